@@ -1,0 +1,283 @@
+/**
+ * Length-prefixed frames: a 4-byte big-endian length followed by that many bytes, as gday 0.1.1
+ * and peerlink's own TCP protocols use them.
+ *
+ * {@linkcode encodeFrame} builds a frame; {@linkcode LengthPrefixedDecoder} is a push decoder that
+ * caps each frame and tells "need more" (`undefined`) apart from "invalid" (a thrown
+ * {@linkcode FrameTooLargeError}); {@linkcode FrameReader} reads frames from a byte stream.
+ *
+ * @module
+ */
+
+import { abortable } from "../async/abortable.ts";
+import { FrameTooLargeError, TruncatedFrameError } from "./errors.ts";
+
+/** Bytes in the length prefix. */
+export const LENGTH_PREFIX_BYTES = 4;
+
+/**
+ * The default largest frame body a reader accepts: 64 KiB. gday 0.1.1 has no limit (it allocates
+ * whatever u32 the prefix claims); peerlink's readers always enforce one.
+ */
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
+
+/**
+ * Prefix `body` with its length as a 4-byte big-endian integer.
+ *
+ * @example
+ * ```ts
+ * import { encodeFrame } from "./length_prefixed.ts";
+ * const frame = encodeFrame(new Uint8Array([7, 8]));
+ * if (frame.toHex() !== "000000020708") throw new Error("Bad frame");
+ * ```
+ */
+export function encodeFrame(body: Uint8Array): Uint8Array {
+  if (body.length > 0xffffffff) {
+    throw new RangeError(`Frame body of ${body.length} bytes does not fit a u32 length`);
+  }
+  const frame = new Uint8Array(LENGTH_PREFIX_BYTES + body.length);
+  new DataView(frame.buffer).setUint32(0, body.length, false);
+  frame.set(body, LENGTH_PREFIX_BYTES);
+  return frame;
+}
+
+/** Options for {@linkcode LengthPrefixedDecoder} and {@linkcode FrameReader}. */
+export interface FrameOptions {
+  /** The largest frame body accepted, in bytes. @default {65536} */
+  maxFrameBytes?: number;
+}
+
+/**
+ * A push decoder for length-prefixed frames. Feed it bytes with {@linkcode push}, then take
+ * complete frames with {@linkcode next} until it returns `undefined` (need more bytes). A length
+ * prefix above the maximum throws {@linkcode FrameTooLargeError} before anything is allocated.
+ *
+ * @example Two frames split across pushes
+ * ```ts
+ * import { encodeFrame, LengthPrefixedDecoder } from "./length_prefixed.ts";
+ * const decoder = new LengthPrefixedDecoder();
+ * const bytes = new Uint8Array([...encodeFrame(new Uint8Array([1])), ...encodeFrame(new Uint8Array([2, 3]))]);
+ * decoder.push(bytes.subarray(0, 3));
+ * if (decoder.next() !== undefined) throw new Error("Frame too early");
+ * decoder.push(bytes.subarray(3));
+ * if (decoder.next()?.toHex() !== "01") throw new Error("Bad first frame");
+ * if (decoder.next()?.toHex() !== "0203") throw new Error("Bad second frame");
+ * ```
+ */
+export class LengthPrefixedDecoder {
+  #max: number;
+  #chunks: Uint8Array[] = [];
+  #buffered = 0;
+
+  /**
+   * Make a decoder.
+   *
+   * @example
+   * ```ts
+   * import { LengthPrefixedDecoder } from "./length_prefixed.ts";
+   * const decoder = new LengthPrefixedDecoder({ maxFrameBytes: 1024 });
+   * if (decoder.buffered !== 0) throw new Error("Not empty");
+   * ```
+   */
+  constructor(options: FrameOptions = {}) {
+    const max = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    if (!Number.isInteger(max) || max < 0 || max > 0xffffffff) {
+      throw new RangeError(
+        `Cannot decode frames: maxFrameBytes is ${max}, it must be an integer from 0 to 2^32-1`,
+      );
+    }
+    this.#max = max;
+  }
+
+  /**
+   * Bytes held that do not yet form a complete frame (or frames not yet taken).
+   *
+   * @example
+   * ```ts
+   * import { LengthPrefixedDecoder } from "./length_prefixed.ts";
+   * const decoder = new LengthPrefixedDecoder();
+   * decoder.push(new Uint8Array([0, 0]));
+   * if (decoder.buffered !== 2) throw new Error("Bad count");
+   * ```
+   */
+  get buffered(): number {
+    return this.#buffered;
+  }
+
+  /**
+   * Add bytes read from the stream. The decoder keeps a reference; do not reuse `chunk`.
+   *
+   * @example
+   * ```ts
+   * import { LengthPrefixedDecoder } from "./length_prefixed.ts";
+   * const decoder = new LengthPrefixedDecoder();
+   * decoder.push(new Uint8Array([0, 0, 0, 0]));
+   * if (decoder.next()?.length !== 0) throw new Error("Expected an empty frame");
+   * ```
+   */
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+  }
+
+  /**
+   * Take the next complete frame body, or `undefined` when more bytes are needed.
+   *
+   * @throws {FrameTooLargeError} when the next length prefix exceeds the maximum.
+   *
+   * @example
+   * ```ts
+   * import { FrameTooLargeError, LengthPrefixedDecoder } from "./mod.ts";
+   * const decoder = new LengthPrefixedDecoder({ maxFrameBytes: 10 });
+   * decoder.push(new Uint8Array([0xff, 0xff, 0xff, 0xff]));
+   * let error: unknown;
+   * try { decoder.next(); } catch (e) { error = e; }
+   * if (!(error instanceof FrameTooLargeError)) throw new Error("Expected FrameTooLargeError");
+   * ```
+   */
+  next(): Uint8Array | undefined {
+    if (this.#buffered < LENGTH_PREFIX_BYTES) return undefined;
+    const head = this.#peek(LENGTH_PREFIX_BYTES);
+    const length = new DataView(head.buffer, head.byteOffset, LENGTH_PREFIX_BYTES).getUint32(
+      0,
+      false,
+    );
+    if (length > this.#max) throw new FrameTooLargeError(length, this.#max);
+    if (this.#buffered < LENGTH_PREFIX_BYTES + length) return undefined;
+    this.#take(LENGTH_PREFIX_BYTES);
+    return this.#take(length);
+  }
+
+  /** Copy (or view) the first `n` buffered bytes without consuming them. */
+  #peek(n: number): Uint8Array {
+    const first = this.#chunks[0]!;
+    if (first.length >= n) return first.subarray(0, n);
+    this.#coalesce();
+    return this.#chunks[0]!.subarray(0, n);
+  }
+
+  /** Consume `n` buffered bytes (the caller checked they are there). */
+  #take(n: number): Uint8Array {
+    this.#buffered -= n;
+    const first = this.#chunks[0];
+    if (first !== undefined && first.length >= n) {
+      const out = first.subarray(0, n);
+      if (first.length === n) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(n);
+      return out;
+    }
+    const out = new Uint8Array(n);
+    let offset = 0;
+    while (offset < n) {
+      const chunk = this.#chunks[0]!;
+      const wanted = Math.min(chunk.length, n - offset);
+      out.set(chunk.subarray(0, wanted), offset);
+      offset += wanted;
+      if (wanted === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(wanted);
+    }
+    return out;
+  }
+
+  #coalesce(): void {
+    const all = new Uint8Array(this.#buffered);
+    let offset = 0;
+    for (const chunk of this.#chunks) {
+      all.set(chunk, offset);
+      offset += chunk.length;
+    }
+    this.#chunks = [all];
+  }
+}
+
+/**
+ * Reads length-prefixed frames from a byte stream, enforcing the maximum frame size.
+ *
+ * @example Read two frames, then the end
+ * ```ts
+ * import { encodeFrame, FrameReader } from "./length_prefixed.ts";
+ * const stream = ReadableStream.from([encodeFrame(new Uint8Array([1])), encodeFrame(new Uint8Array([2]))]);
+ * const reader = new FrameReader(stream);
+ * if ((await reader.read())?.toHex() !== "01") throw new Error("Bad frame");
+ * if ((await reader.read())?.toHex() !== "02") throw new Error("Bad frame");
+ * if ((await reader.read()) !== null) throw new Error("Expected the end");
+ * ```
+ */
+export class FrameReader {
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #decoder: LengthPrefixedDecoder;
+  #done = false;
+
+  /**
+   * Read frames from `readable` (locks it until {@linkcode releaseLock} or {@linkcode cancel}).
+   *
+   * @example
+   * ```ts
+   * import { FrameReader } from "./length_prefixed.ts";
+   * const reader = new FrameReader(ReadableStream.from<Uint8Array>([]), { maxFrameBytes: 1024 });
+   * if ((await reader.read()) !== null) throw new Error("Expected the end");
+   * ```
+   */
+  constructor(readable: ReadableStream<Uint8Array>, options: FrameOptions = {}) {
+    this.#decoder = new LengthPrefixedDecoder(options);
+    this.#reader = readable.getReader();
+  }
+
+  /**
+   * Read the next frame body. Resolves `null` on a clean end of stream between frames.
+   *
+   * @throws {FrameTooLargeError} when a length prefix exceeds the maximum.
+   * @throws {TruncatedFrameError} when the stream ends inside a frame.
+   *
+   * @example
+   * ```ts
+   * import { FrameReader, TruncatedFrameError } from "./mod.ts";
+   * const reader = new FrameReader(ReadableStream.from([new Uint8Array([0, 0, 0, 5, 1])]));
+   * const error = await reader.read().catch((e) => e);
+   * if (!(error instanceof TruncatedFrameError)) throw new Error("Expected truncation");
+   * ```
+   */
+  async read(signal?: AbortSignal): Promise<Uint8Array | null> {
+    for (;;) {
+      const frame = this.#decoder.next();
+      if (frame !== undefined) return frame;
+      if (this.#done) {
+        if (this.#decoder.buffered === 0) return null;
+        throw new TruncatedFrameError(this.#decoder.buffered);
+      }
+      const { value, done } = await abortable(this.#reader.read(), signal);
+      if (done) this.#done = true;
+      else this.#decoder.push(value);
+    }
+  }
+
+  /**
+   * Stop reading and cancel the underlying stream.
+   *
+   * @example
+   * ```ts
+   * import { FrameReader } from "./length_prefixed.ts";
+   * const reader = new FrameReader(new ReadableStream<Uint8Array>());
+   * await reader.cancel();
+   * ```
+   */
+  async cancel(reason?: unknown): Promise<void> {
+    await this.#reader.cancel(reason).catch(() => {});
+  }
+
+  /**
+   * Release the lock on the stream without cancelling it. Bytes already buffered are lost.
+   *
+   * @example
+   * ```ts
+   * import { FrameReader } from "./length_prefixed.ts";
+   * const stream = new ReadableStream<Uint8Array>();
+   * new FrameReader(stream).releaseLock();
+   * if (stream.locked) throw new Error("Still locked");
+   * ```
+   */
+  releaseLock(): void {
+    this.#reader.releaseLock();
+  }
+}
