@@ -192,6 +192,19 @@ export class LengthPrefixedDecoder {
 }
 
 /**
+ * A source of bytes in the style of `Deno.Conn`: `read` fills part of `p` and resolves with the
+ * count, or `null` at the end. Reading a `Deno.Conn` this way skips the web-streams machinery,
+ * which matters on a busy server.
+ */
+export interface ByteReader {
+  /** Read into `p`; resolves with the number of bytes read, or `null` at the end of the stream. */
+  read(p: Uint8Array): Promise<number | null>;
+}
+
+/** Bytes read from a {@linkcode ByteReader} at a time. */
+const READ_CHUNK_BYTES = 16 * 1024;
+
+/**
  * Reads length-prefixed frames from a byte stream, enforcing the maximum frame size.
  *
  * @example Read two frames, then the end
@@ -205,12 +218,15 @@ export class LengthPrefixedDecoder {
  * ```
  */
 export class FrameReader {
-  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  #source: ByteReader | null = null;
+  #buf: Uint8Array | null = null;
   #decoder: LengthPrefixedDecoder;
   #done = false;
 
   /**
-   * Read frames from `readable` (locks it until {@linkcode releaseLock} or {@linkcode cancel}).
+   * Read frames from `source`: a `ReadableStream` (locked until {@linkcode releaseLock} or
+   * {@linkcode cancel}), or a {@linkcode ByteReader} such as a `Deno.Conn`.
    *
    * @example
    * ```ts
@@ -219,9 +235,10 @@ export class FrameReader {
    * if ((await reader.read()) !== null) throw new Error("Expected the end");
    * ```
    */
-  constructor(readable: ReadableStream<Uint8Array>, options: FrameOptions = {}) {
+  constructor(source: ReadableStream<Uint8Array> | ByteReader, options: FrameOptions = {}) {
     this.#decoder = new LengthPrefixedDecoder(options);
-    this.#reader = readable.getReader();
+    if (source instanceof ReadableStream) this.#reader = source.getReader();
+    else this.#source = source;
   }
 
   /**
@@ -246,7 +263,14 @@ export class FrameReader {
         if (this.#decoder.buffered === 0) return null;
         throw new TruncatedFrameError(this.#decoder.buffered);
       }
-      const { value, done } = await abortable(this.#reader.read(), signal);
+      if (this.#source !== null) {
+        this.#buf ??= new Uint8Array(READ_CHUNK_BYTES);
+        const n = await abortable(this.#source.read(this.#buf), signal);
+        if (n === null) this.#done = true;
+        else this.#decoder.push(this.#buf.slice(0, n));
+        continue;
+      }
+      const { value, done } = await abortable(this.#reader!.read(), signal);
       if (done) this.#done = true;
       else this.#decoder.push(value);
     }
@@ -263,7 +287,7 @@ export class FrameReader {
    * ```
    */
   async cancel(reason?: unknown): Promise<void> {
-    await this.#reader.cancel(reason).catch(() => {});
+    await this.#reader?.cancel(reason).catch(() => {});
   }
 
   /**
@@ -278,6 +302,6 @@ export class FrameReader {
    * ```
    */
   releaseLock(): void {
-    this.#reader.releaseLock();
+    this.#reader?.releaseLock();
   }
 }

@@ -30,8 +30,7 @@
 import { encodeFrame } from "../framing/length_prefixed.ts";
 import {
   isJsonObject,
-  JsonNumber,
-  JsonSyntaxError,
+  type JsonSyntaxError,
   jsonUnsigned,
   type JsonValue,
   parseJson,
