@@ -9,11 +9,12 @@ import { createLogger, LOG_LEVELS, type LogFormat, type LogLevel } from "../serv
 import { DEFAULT_LIMITS, startServer } from "../server/server.ts";
 import { flagHelp, type FlagSpec, parseFlags } from "./flags.ts";
 import { type CliIo, EXIT, UsageError } from "./io.ts";
+import { CLI_SERVICES } from "./server_services.ts";
 
 const PORT = { min: 0, max: 65535, value: "PORT" } as const;
 
-/** Every flag of `server.ts`. */
-export const SERVER_FLAGS: readonly FlagSpec[] = [
+/** The core flags of `server.ts` (each service adds its own, see `server_services.ts`). */
+export const CORE_FLAGS: readonly FlagSpec[] = [
   {
     name: "host",
     type: "string",
@@ -112,6 +113,12 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   },
 ];
 
+/** Every flag of `server.ts`: the core ones, then each service's. */
+export const SERVER_FLAGS: readonly FlagSpec[] = [
+  ...CORE_FLAGS,
+  ...CLI_SERVICES.flatMap((s) => s.flags),
+];
+
 const USAGE = `peerlink server: contact exchange (gday 0.1.1 compatible) for peers behind NAT
 
 Usage:
@@ -171,7 +178,13 @@ export async function runServer(args: readonly string[], io: CliIo): Promise<num
   }
   let server;
   try {
+    const services = [];
+    for (const service of CLI_SERVICES) {
+      const factory = await service.build(values);
+      if (factory !== null) services.push(factory);
+    }
     server = await startServer({
+      services,
       hostname: values.host as string,
       gdayPort: values["gday-port"] as number,
       gdayTlsPort: values["gday-tls-port"] as number,
@@ -188,6 +201,10 @@ export async function runServer(args: readonly string[], io: CliIo): Promise<num
       },
     });
   } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`error: ${error.message}\n`);
+      return EXIT.usage;
+    }
     const hint = error instanceof Deno.errors.AddrInUse
       ? " (another program uses the port: pick another with --gday-port)"
       : error instanceof Deno.errors.PermissionDenied

@@ -20,3 +20,4 @@ export * from "./services/gday.ts";
 export * from "./stats.ts";
 export type { Contact, FullContact } from "../protocol/gday.ts";
 export type { SocketAddr, SocketAddrV4, SocketAddrV6 } from "../protocol/socket_addr.ts";
+export * from "./plugin.ts";

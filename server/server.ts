@@ -10,33 +10,23 @@ import {
   DEFAULT_GDAY_TLS_PORT,
   MAX_GDAY_MESSAGE_BYTES,
 } from "../protocol/gday.ts";
-import { formatSocketAddr, type SocketAddr, toSocketAddr } from "../protocol/socket_addr.ts";
+import { formatSocketAddr, toSocketAddr } from "../protocol/socket_addr.ts";
 import { ConnectionLimiter, RateLimiter } from "./limits.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { MemoryRoomStore, type RoomStore } from "./rooms.ts";
 import type { ServiceConnection, ServiceHandler } from "./service.ts";
+import type {
+  ListenerInfo,
+  ListenerRequest,
+  ServerLimits,
+  ServiceContext,
+  ServiceFactory,
+  ServicePlugin,
+} from "./plugin.ts";
 import { createGdayService } from "./services/gday.ts";
 import { Counters } from "./stats.ts";
 import { encodeServerFrame } from "../protocol/gday.ts";
 import { writeAll } from "../net/write.ts";
-
-/** Limits a server enforces; each is a command-line flag of `server.ts`. */
-export interface ServerLimits {
-  /** A room's lifetime from its creation, in ms (gday: 600 s). */
-  roomTtlMs: number;
-  /** Requests per client per minute; 0 turns the limit off (gday counts 60). */
-  requestsPerMinute: number;
-  /** Rooms held at most. */
-  maxRooms: number;
-  /** Open connections in all. */
-  maxConnections: number;
-  /** Open connections per client (IPv4 address or IPv6 /64). */
-  maxConnectionsPerIp: number;
-  /** Largest frame body accepted, in bytes. */
-  maxFrameBytes: number;
-  /** Close a connection that sends nothing for this long, in ms. */
-  idleTimeoutMs: number;
-}
 
 /** The limits used when none are given. */
 export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
@@ -77,16 +67,8 @@ export interface ServerOptions {
   logger?: Logger;
   /** Where rooms live. @default {a MemoryRoomStore} */
   rooms?: RoomStore;
-}
-
-/** One listening socket. */
-export interface ListenerInfo {
-  /** The service behind it, e.g. `"gday"`. */
-  service: string;
-  /** `"tcp"` or `"tls"`. */
-  transport: "tcp" | "tls";
-  /** The bound address (with the real port when 0 was asked for). */
-  addr: SocketAddr;
+  /** More services (broker, mediator, ...), each with its own listeners. */
+  services?: readonly ServiceFactory[];
 }
 
 /** A running server. */
@@ -117,6 +99,57 @@ function listen(hostname: string, port: number, tls: TlsOptions | null): Deno.Li
   }
 }
 
+/** An open listener and the plugin behind it. */
+type Opened =
+  | { kind: "stream"; listener: Deno.Listener; info: ListenerInfo; plugin: ServicePlugin }
+  | { kind: "datagram"; socket: Deno.DatagramConn; info: ListenerInfo; plugin: ServicePlugin };
+
+function listenDatagram(hostname: string, port: number): Deno.DatagramConn {
+  const open = (host: string): Deno.DatagramConn =>
+    Deno.listenDatagram({ transport: "udp", hostname: host, port });
+  try {
+    return open(hostname);
+  } catch (error) {
+    if (hostname === "::" && !(error instanceof Deno.errors.AddrInUse)) return open("0.0.0.0");
+    throw error;
+  }
+}
+
+/**
+ * The gday contact-exchange service as a plugin (built in; see `startServer`'s gday options).
+ *
+ * @example
+ * ```ts
+ * import { gdayPlugin, MemoryRoomStore } from "./mod.ts";
+ * const rooms = new MemoryRoomStore();
+ * const factory = gdayPlugin({ rooms, port: 0, tlsPort: null });
+ * if (typeof factory !== "function") throw new Error("No factory");
+ * rooms.close();
+ * ```
+ */
+export function gdayPlugin(
+  options: { rooms: RoomStore; port: number | null; tlsPort: number | null },
+): ServiceFactory {
+  return (ctx) => {
+    const listeners: ListenerRequest[] = [];
+    if (options.port !== null) listeners.push({ transport: "tcp", port: options.port });
+    if (options.tlsPort !== null) listeners.push({ transport: "tls", port: options.tlsPort });
+    return {
+      name: "gday",
+      listeners,
+      handleConnection: createGdayService({
+        rooms: options.rooms,
+        rateLimiter: ctx.rateLimiter,
+        maxFrameBytes: ctx.limits.maxFrameBytes,
+        idleTimeoutMs: ctx.limits.idleTimeoutMs,
+        logger: ctx.logger,
+        counters: ctx.counters,
+      }),
+      close: () => options.rooms.close(),
+    };
+  };
+}
+
 /**
  * Start a server: listeners for each enabled service, sharing limits, state and logger.
  *
@@ -128,7 +161,6 @@ function listen(hostname: string, port: number, tls: TlsOptions | null): Deno.Li
  * if (server.listeners[0]?.service !== "gday" || server.listeners[0].addr.port === 0) throw new Error("Not listening");
  * ```
  */
-// deno-lint-ignore require-await -- async on purpose: shared stores (issue 9) open connections here
 export async function startServer(options: ServerOptions = {}): Promise<PeerlinkServer> {
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const logger = options.logger ?? createLogger();
@@ -150,27 +182,26 @@ export async function startServer(options: ServerOptions = {}): Promise<Peerlink
     maxPerIp: limits.maxConnectionsPerIp,
   });
   const shutdown = new AbortController();
-  const gday = createGdayService({
-    rooms,
-    rateLimiter,
-    maxFrameBytes: limits.maxFrameBytes,
-    idleTimeoutMs: limits.idleTimeoutMs,
+  const context: ServiceContext = {
     logger,
     counters,
-  });
+    limits,
+    rateLimiter,
+    signal: shutdown.signal,
+  };
 
-  const plan: { service: string; handler: ServiceHandler; port: number; tls: TlsOptions | null }[] =
-    [];
+  const factories: ServiceFactory[] = [];
   const gdayPort = options.gdayPort === undefined ? DEFAULT_GDAY_TCP_PORT : options.gdayPort;
   const gdayTlsPort = options.gdayTlsPort === undefined
     ? DEFAULT_GDAY_TLS_PORT
     : options.gdayTlsPort;
-  if (gdayPort !== null) plan.push({ service: "gday", handler: gday, port: gdayPort, tls: null });
-  if (gdayTlsPort !== null && tls) {
-    plan.push({ service: "gday", handler: gday, port: gdayTlsPort, tls });
+  if (gdayPort !== null || (gdayTlsPort !== null && tls)) {
+    factories.push(gdayPlugin({ rooms, port: gdayPort, tlsPort: tls ? gdayTlsPort : null }));
   }
+  factories.push(...(options.services ?? []));
 
-  const listeners: { listener: Deno.Listener; info: ListenerInfo; handler: ServiceHandler }[] = [];
+  const plugins: ServicePlugin[] = [];
+  const opened: Opened[] = [];
   const open = new Map<number, Deno.Conn>();
   const handlers = new Set<Promise<void>>();
   let nextId = 1;
@@ -193,16 +224,18 @@ export async function startServer(options: ServerOptions = {}): Promise<Peerlink
       { family: "v4" as const, ip: "0.0.0.0", port: 0 };
     const release = connectionLimiter.acquire(remote.ip);
     if (release === null) {
-      counters.inc("connections_refused");
+      counters.inc("connections_refused", info.service);
       logger.log("warn", "connection_refused", {
         service: info.service,
         ip: remote.ip,
         reason: "limit",
       });
-      await Promise.race([
-        writeAll(conn, encodeServerFrame({ type: "ErrorTooManyRequests" })).catch(() => {}),
-        new Promise((r) => setTimeout(r, 1000)),
-      ]);
+      if (info.service === "gday") {
+        await Promise.race([
+          writeAll(conn, encodeServerFrame({ type: "ErrorTooManyRequests" })).catch(() => {}),
+          new Promise((r) => setTimeout(r, 1000)),
+        ]);
+      }
       closeConn(conn);
       return;
     }
@@ -214,7 +247,7 @@ export async function startServer(options: ServerOptions = {}): Promise<Peerlink
         id,
         conn,
         remote,
-        transport: info.transport,
+        transport: info.transport === "tls" ? "tls" : "tcp",
         signal: shutdown.signal,
       };
       await handler(connection);
@@ -251,43 +284,94 @@ export async function startServer(options: ServerOptions = {}): Promise<Peerlink
     }
   };
 
+  const closeAll = async (): Promise<void> => {
+    for (const item of opened) {
+      try {
+        if (item.kind === "stream") item.listener.close();
+        else item.socket.close();
+      } catch { /* already closed */ }
+    }
+    clearInterval(sweeper);
+    for (const plugin of plugins) {
+      try {
+        await plugin.close?.();
+      } catch (error) {
+        logger.log("error", "service_close_failed", { service: plugin.name, error: String(error) });
+      }
+    }
+    rooms.close();
+  };
+
   try {
-    for (const item of plan) {
-      const listener = listen(hostname, item.port, item.tls);
-      const addr = listener.addr as Deno.NetAddr;
-      const info: ListenerInfo = {
-        service: item.service,
-        transport: item.tls ? "tls" : "tcp",
-        addr: toSocketAddr(addr.hostname, addr.port)!,
-      };
-      listeners.push({ listener, info, handler: item.handler });
+    for (const factory of factories) plugins.push(await factory(context));
+    for (const plugin of plugins) {
+      for (const request of plugin.listeners) {
+        if (request.transport === "tls" && !tls) continue;
+        if (request.transport === "udp") {
+          if (!plugin.serveDatagrams) {
+            throw new Error(`Service ${plugin.name} asked for UDP but serves no datagrams`);
+          }
+          const socket = listenDatagram(hostname, request.port);
+          const addr = socket.addr as Deno.NetAddr;
+          opened.push({
+            kind: "datagram",
+            socket,
+            plugin,
+            info: {
+              service: plugin.name,
+              transport: "udp",
+              addr: toSocketAddr(addr.hostname, addr.port)!,
+            },
+          });
+        } else {
+          if (!plugin.handleConnection) {
+            throw new Error(`Service ${plugin.name} asked for TCP but handles no connections`);
+          }
+          const listener = listen(hostname, request.port, request.transport === "tls" ? tls : null);
+          const addr = listener.addr as Deno.NetAddr;
+          opened.push({
+            kind: "stream",
+            listener,
+            plugin,
+            info: {
+              service: plugin.name,
+              transport: request.transport,
+              addr: toSocketAddr(addr.hostname, addr.port)!,
+            },
+          });
+        }
+      }
     }
   } catch (error) {
-    for (const { listener } of listeners) listener.close();
-    clearInterval(sweeper);
-    rooms.close();
+    shutdown.abort(error);
+    await closeAll();
     throw error;
   }
-  for (const { info } of listeners) {
+  for (const { info } of opened) {
     logger.log("info", "listening", {
       service: info.service,
       transport: info.transport,
       addr: formatSocketAddr(info.addr),
     });
   }
-  const loops = listeners.map(({ listener, info, handler }) => acceptLoop(listener, info, handler));
+  const loops = opened.map((item) =>
+    item.kind === "stream"
+      ? acceptLoop(item.listener, item.info, item.plugin.handleConnection!)
+      : item.plugin.serveDatagrams!(item.socket, item.info).catch((error) => {
+        if (!shutdown.signal.aborted) {
+          logger.log("error", "datagram_service_failed", {
+            service: item.info.service,
+            error: String(error),
+          });
+        }
+      })
+  );
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       shutdown.abort(new Error("Server shutting down"));
-      for (const { listener } of listeners) {
-        try {
-          listener.close();
-        } catch { /* already closed */ }
-      }
-      clearInterval(sweeper);
-      rooms.close();
+      await closeAll();
       await Promise.all(loops);
       for (const conn of open.values()) closeConn(conn);
       await Promise.allSettled([...handlers]);
@@ -297,7 +381,7 @@ export async function startServer(options: ServerOptions = {}): Promise<Peerlink
   };
 
   return {
-    listeners: listeners.map((l) => l.info),
+    listeners: opened.map((l) => l.info),
     counters,
     rooms,
     get openConnections() {

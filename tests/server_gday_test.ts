@@ -6,7 +6,8 @@ import {
   RateLimitedError,
   RoomTakenError,
 } from "../client/errors.ts";
-import { type PeerlinkServer, type ServerLimits, startServer } from "../server/server.ts";
+import { type PeerlinkServer, startServer } from "../server/server.ts";
+import type { ServerLimits } from "../server/plugin.ts";
 import { silentLogger } from "../server/logger.ts";
 import { RawClient, rawFrame, selfSignedCert } from "./_helpers.ts";
 
@@ -448,7 +449,7 @@ Deno.test("server: connection limits per IP and in total", async () => {
     using extra = await RawClient.connect(port(server));
     assert.equal(await extra.recv(), '"ErrorTooManyRequests"');
     assert.ok(await extra.closedByServer());
-    assert.equal(server.counters.get("connections_refused"), 1);
+    assert.equal(server.counters.get("connections_refused", "gday"), 1);
   } finally {
     for (const c of held) c.close();
   }
