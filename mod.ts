@@ -26,3 +26,4 @@ export * from "./protocol/mod.ts";
 export * from "./framing/mod.ts";
 export * from "./client/mod.ts";
 export * from "./server/mod.ts";
+export * from "./secure/mod.ts";

@@ -39,10 +39,25 @@ import { formatServerAddress, parseServerAddress, type ServerAddress } from "./s
 /** An IP family. */
 export type Family = "v4" | "v6";
 
+/** One server, named by one or several addresses. */
+export type ServerSpec = string | ServerAddress | readonly (string | ServerAddress)[];
+
+/** Where to reach the server in one family. */
+interface Target {
+  address: string;
+  port: number;
+  /** The name dialled (for TLS server-name checks). */
+  hostname: string;
+}
+
 /** Options for {@linkcode exchangeContacts}. */
 export interface ExchangeOptions {
-  /** The server, as `host[:port]` text or an address. The default port is 2310 (2311 with TLS). */
-  server: string | ServerAddress;
+  /**
+   * The server, as `host[:port]` text or an address; the default port is 2310 (2311 with TLS).
+   * A list names the same server by several addresses (e.g. its IPv4 and IPv6 literals): the
+   * first address of each family is used.
+   */
+  server: ServerSpec;
   /** Use TLS (`true` for the system's trust store, or options such as extra CA certificates). */
   tls?: boolean | ClientTlsOptions;
   /** `true` to create the room (gday's `is_creator`), `false` to join it. */
@@ -99,35 +114,51 @@ function randomEphemeralPort(): number {
 }
 
 async function resolveFamilies(
-  hostname: string,
+  servers: readonly ServerAddress[],
   families: readonly Family[],
-): Promise<Map<Family, string>> {
-  const found = new Map<Family, string>();
-  if (parseIpv4(hostname)) {
-    if (families.includes("v4")) found.set("v4", hostname);
-    return found;
-  }
-  if (parseIpv6(hostname)) {
-    if (families.includes("v6")) found.set("v6", hostname);
-    return found;
-  }
-  // RFC 6761: "localhost" is loopback in both families, whatever /etc/hosts lists.
-  const records = hostname.toLowerCase() === "localhost"
-    ? [{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }]
-    : await lookup(hostname, { all: true, verbatim: true }).catch(() => []);
-  for (const { address, family } of records) {
-    const f: Family = family === 6 ? "v6" : "v4";
-    if (families.includes(f) && !found.has(f)) found.set(f, address);
+): Promise<Map<Family, Target>> {
+  const found = new Map<Family, Target>();
+  for (const { hostname, port } of servers) {
+    let records: { address: string; family: number }[];
+    if (parseIpv4(hostname)) records = [{ address: hostname, family: 4 }];
+    else if (parseIpv6(hostname)) records = [{ address: hostname, family: 6 }];
+    else if (hostname.toLowerCase() === "localhost") {
+      // RFC 6761: "localhost" is loopback in both families, whatever /etc/hosts lists.
+      records = [{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }];
+    } else records = await lookup(hostname, { all: true, verbatim: true }).catch(() => []);
+    for (const { address, family } of records) {
+      const f: Family = family === 6 ? "v6" : "v4";
+      if (families.includes(f) && !found.has(f)) found.set(f, { address, port, hostname });
+    }
   }
   return found;
 }
 
+/**
+ * The server addresses named by a {@linkcode ServerSpec}.
+ *
+ * @example
+ * ```ts
+ * import { serverAddresses } from "./exchange.ts";
+ * const list = serverAddresses(["198.51.100.10", "[2001:db8::10]:2310"], false);
+ * if (list.length !== 2 || list[1]!.hostname !== "2001:db8::10") throw new Error("Bad list");
+ * ```
+ */
+export function serverAddresses(spec: ServerSpec, tls: boolean): ServerAddress[] {
+  const items = typeof spec === "string" || !Array.isArray(spec)
+    ? [spec as string | ServerAddress]
+    : spec;
+  return items.map((item) =>
+    typeof item === "string"
+      ? parseServerAddress(item, tls ? DEFAULT_GDAY_TLS_PORT : DEFAULT_GDAY_TCP_PORT)
+      : item
+  );
+}
+
 async function connectFrom(
   family: Family,
-  address: string,
-  port: number,
+  { address, port, hostname: serverName }: Target,
   tls: ClientTlsOptions | null,
-  serverName: string,
   timeoutMs: number,
   signal: AbortSignal | undefined,
 ): Promise<TcpConnection> {
@@ -141,9 +172,9 @@ async function connectFrom(
         localPort: randomEphemeralPort(),
         tls: tls &&
           {
+            ...tls,
             serverName: tls.serverName ??
               (parseIpv4(serverName) || parseIpv6(serverName) ? undefined : serverName),
-            ...tls,
           },
         timeoutMs,
         signal,
@@ -171,12 +202,10 @@ async function connectFrom(
  */
 export async function openRoomSession(options: SessionOptions): Promise<RoomSession> {
   const tls = options.tls === true ? {} : options.tls || null;
-  const server = typeof options.server === "string"
-    ? parseServerAddress(options.server, tls ? DEFAULT_GDAY_TLS_PORT : DEFAULT_GDAY_TCP_PORT)
-    : options.server;
+  const servers = serverAddresses(options.server, tls !== null);
   const families = options.families ?? ["v6", "v4"];
-  const where = formatServerAddress(server);
-  const addresses = await abortable(resolveFamilies(server.hostname, families), options.signal);
+  const where = servers.map(formatServerAddress).join(", ");
+  const addresses = await abortable(resolveFamilies(servers, families), options.signal);
   if (addresses.size === 0) {
     throw new ServerUnreachableError(where, { cause: new Error("Name does not resolve") });
   }
@@ -186,9 +215,7 @@ export async function openRoomSession(options: SessionOptions): Promise<RoomSess
       connectFrom(
         family,
         addresses.get(family)!,
-        server.port,
         tls,
-        server.hostname,
         options.connectTimeoutMs ?? 5000,
         options.signal,
       )

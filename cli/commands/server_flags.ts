@@ -33,8 +33,10 @@ export function serverFlags(): FlagSpec[] {
     {
       name: "server",
       type: "string",
+      multiple: true,
       value: "HOST[:PORT]",
-      help: `The server (default: $${SERVER_ENV} or localhost; port 2310, 2311 with --tls)`,
+      help: `The server (default: $${SERVER_ENV} or localhost; port 2310, 2311 with --tls); ` +
+        "repeat to give its IPv4 and IPv6 addresses",
     },
     { name: "tls", type: "boolean", help: "Connect with TLS" },
     {
@@ -56,7 +58,7 @@ export function serverFlags(): FlagSpec[] {
 /** What the shared flags resolve to. */
 export interface ServerChoice {
   /** Options for the client library. */
-  options: { server: ServerAddress; tls: ClientTlsOptions | false; families: Family[] };
+  options: { server: ServerAddress[]; tls: ClientTlsOptions | false; families: Family[] };
   /** `host:port` for messages. */
   label: string;
   /** Flags the other person needs to reach the same server (may be empty). */
@@ -76,10 +78,17 @@ export interface ServerChoice {
  */
 export function serverOptions(values: ParsedFlags["values"], io: CliIo): ServerChoice {
   const tlsOn = values.tls === true || values.ca !== undefined || values.insecure === true;
-  const text = (values.server as string | undefined) ?? io.env(SERVER_ENV) ?? "localhost";
-  let server: ServerAddress;
+  const given = values.server as string[] | string | undefined;
+  const texts = given === undefined || given.length === 0
+    ? (io.env(SERVER_ENV) ?? "localhost").split(",")
+    : typeof given === "string"
+    ? [given]
+    : given;
+  let server: ServerAddress[];
   try {
-    server = parseServerAddress(text, tlsOn ? DEFAULT_GDAY_TLS_PORT : DEFAULT_GDAY_TCP_PORT);
+    server = texts.map((text) =>
+      parseServerAddress(text, tlsOn ? DEFAULT_GDAY_TLS_PORT : DEFAULT_GDAY_TCP_PORT)
+    );
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -96,7 +105,9 @@ export function serverOptions(values: ParsedFlags["values"], io: CliIo): ServerC
   }
   if (values.ipv4 && values.ipv6) throw new UsageError("Give at most one of --ipv4 and --ipv6");
   const families: Family[] = values.ipv4 ? ["v4"] : values.ipv6 ? ["v6"] : ["v6", "v4"];
-  const label = formatServerAddress(server);
-  const hint = (values.server !== undefined ? ` --server ${label}` : "") + (tlsOn ? " --tls" : "");
+  const label = server.map(formatServerAddress).join(", ");
+  const hint =
+    (given !== undefined ? server.map((s) => ` --server ${formatServerAddress(s)}`).join("") : "") +
+    (tlsOn ? " --tls" : "");
   return { options: { server, tls, families }, label, hint };
 }
