@@ -27,3 +27,8 @@ export * from "./framing/mod.ts";
 export * from "./client/mod.ts";
 export * from "./server/mod.ts";
 export * from "./secure/mod.ts";
+export * from "./client/introducer.ts";
+export * from "./net/udp_endpoint.ts";
+export * from "./server/services/chat.ts";
+export * from "./client/nat.ts";
+export * from "./server/services/stun.ts";

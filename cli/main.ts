@@ -5,6 +5,7 @@
  */
 
 import { exchangeCommand } from "./commands/exchange.ts";
+import { natCommand } from "./commands/nat.ts";
 import { type CliIo, EXIT, UsageError } from "./io.ts";
 
 /** A subcommand: runs from its arguments with injected I/O and resolves with the exit code. */
@@ -16,6 +17,7 @@ export const COMMANDS: Readonly<Record<string, { run: Command; summary: string }
     run: exchangeCommand,
     summary: "Exchange contacts with a peer through a server (create or join a room)",
   },
+  nat: { run: natCommand, summary: "Report your public addresses and what your NAT does (STUN)" },
 });
 
 function usage(): string {

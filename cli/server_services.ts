@@ -8,6 +8,8 @@
 
 import type { ServiceFactory } from "../server/plugin.ts";
 import type { FlagSpec, ParsedFlags } from "./flags.ts";
+import { chatCliService } from "./services/chat.ts";
+import { stunCliService } from "./services/stun.ts";
 
 /** A service's command-line face: its flags and how they make the service. */
 export interface CliService {
@@ -23,4 +25,4 @@ export interface CliService {
 }
 
 /** Every optional service, in the order their listeners start. */
-export const CLI_SERVICES: readonly CliService[] = [];
+export const CLI_SERVICES: readonly CliService[] = [chatCliService, stunCliService];

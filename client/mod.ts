@@ -19,3 +19,8 @@ export * from "../protocol/gday.ts";
 export * from "../protocol/socket_addr.ts";
 export type { ClientTlsOptions, TcpConnection } from "../net/tcp.ts";
 export type { Duplex } from "../net/duplex.ts";
+export * from "./introducer.ts";
+export * from "./nat.ts";
+export * from "./peer_code.ts";
+export * from "./connect.ts";
+export * from "../net/udp_endpoint.ts";

@@ -13,3 +13,5 @@
 export * from "./gday.ts";
 export * from "./json.ts";
 export * from "./socket_addr.ts";
+export * from "./stun.ts";
+export * from "./peer_punch.ts";

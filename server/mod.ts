@@ -21,3 +21,5 @@ export * from "./stats.ts";
 export type { Contact, FullContact } from "../protocol/gday.ts";
 export type { SocketAddr, SocketAddrV4, SocketAddrV6 } from "../protocol/socket_addr.ts";
 export * from "./plugin.ts";
+export * from "./services/chat.ts";
+export * from "./services/stun.ts";

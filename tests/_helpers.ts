@@ -186,7 +186,15 @@ const ROOT = new URL("../", import.meta.url).pathname;
 /** Start `server.ts` with JSON logs and wait until `expectedListeners` listening lines appeared. */
 export async function spawnServer(args: string[], expectedListeners = 1): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}server.ts`, "--log-format", "json", ...args],
+    args: [
+      "run",
+      "-A",
+      `${ROOT}server.ts`,
+      "--log-format",
+      "json",
+      ...(args.some((a) => a.startsWith("--stun")) ? [] : ["--no-stun"]),
+      ...args,
+    ],
     cwd: ROOT,
     stdout: "null",
     stderr: "piped",
