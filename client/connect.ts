@@ -3,42 +3,62 @@
  *
  * 1. **Rendezvous**: exchange contacts through a gday server (`./exchange.ts`); the side without
  *    a code creates the room and gets a fresh {@linkcode PeerCode} to hand to the other person.
- * 2. **Hole punching**: TCP simultaneous open from every server connection's local address to
- *    every peer address of the same family (`punch/tcp.ts`).
- * 3. **Authentication**: on every connection that forms, the PAKE handshake of the chosen mode
- *    (`secure/`). Native mode binds the session to the room; `gday` mode is gday 0.1.1's.
- * 4. **Agreement** (native mode): several connections may form (private and public addresses,
- *    IPv4 and IPv6), so both peers must settle on one. The room's creator decides: on the first
- *    connection it authenticates it sends one encrypted byte `0x01` ("this one") and closes the
- *    others; the joiner takes the connection that carries it. (gday 0.1.1 has no such step: in
- *    `gday` mode, the first connection whose seed exchange completes wins, as in gday.)
+ * 2. **Paths**, raced (`./paths.ts`): direct TCP (simultaneous open, `punch/tcp.ts`) and direct
+ *    UDP (probes, then QUIC on the punched port) start at once from the ports used toward the
+ *    server; the relay starts after a grace period if nothing direct has succeeded. The first
+ *    path that authenticates wins; the others are closed. Policies: `"auto"`, `"direct-only"`,
+ *    `"relay-only"`.
+ * 3. **Authentication** on every connection: the PAKE handshake of the chosen mode (`secure/`),
+ *    then agreement on one connection (the room's creator decides).
  *
  * @module
  */
 
-import { handshake } from "../secure/handshake.ts";
-import { gdayAuthenticate, gdayPassword } from "../secure/gday_handshake.ts";
-import type { SecureConnection } from "../secure/duplex.ts";
-import { HandshakeError } from "../secure/errors.ts";
-import type { TcpConnection } from "../net/tcp.ts";
-import type { SocketAddr } from "../protocol/socket_addr.ts";
-import { punchPairs } from "../punch/candidates.ts";
+import { contactAddrs, punchPairs } from "../punch/candidates.ts";
+import { NoDirectPathError } from "../punch/errors.ts";
 import { punchTcp } from "../punch/tcp.ts";
+import { detectMapping } from "../punch/mapping.ts";
+import type { BirthdayOptions } from "../punch/udp.ts";
+import type { SocketAddr } from "../protocol/socket_addr.ts";
+import { WrongCodeError } from "../secure/errors.ts";
 import { type ContactExchange, exchangeContacts, type ExchangeOptions } from "./exchange.ts";
 import { RoomTakenError } from "./errors.ts";
 import { formatPeerCode, parsePeerCode, type PeerCode, randomPeerCode } from "./peer_code.ts";
+import { type ConnectionPath, PathStats } from "./path_stats.ts";
+import {
+  Arbiter,
+  type Established,
+  type PathContext,
+  secureAndSelect,
+  type SecureMode,
+  udpPath,
+} from "./paths.ts";
 
-/** How the two peers are connected. */
-export type ConnectionPath = "direct-tcp" | "direct-udp" | "relay";
+export type { ConnectionPath, SecureMode };
+export { SELECT_BYTE } from "./paths.ts";
 
-/** The authentication and encryption in use: peerlink's own, or gday 0.1.1's (for gday peers). */
-export type SecureMode = "native" | "gday";
+/** Which paths to try. */
+export type PathPolicy = "auto" | "direct-only" | "relay-only";
 
 /** Progress of {@linkcode connectPeer}, for status lines. */
 export type ConnectEvent =
   | { kind: "room"; code: string }
   | { kind: "contacts"; exchange: ContactExchange }
+  | { kind: "path-failed"; path: ConnectionPath; error: unknown }
   | { kind: "connected"; path: ConnectionPath; remote: SocketAddr };
+
+/** How to reach the relay: a function that returns a raw byte stream to the peer. */
+export type RelayDialer = (
+  token: { secret: Uint8Array; context: Uint8Array },
+  signal: AbortSignal,
+) => Promise<
+  {
+    duplex: import("../net/duplex.ts").Duplex;
+    remoteAddr: SocketAddr;
+    localAddr: SocketAddr;
+    close(): void;
+  }
+>;
 
 /** Options for {@linkcode connectPeer}. */
 export interface ConnectOptions
@@ -49,12 +69,28 @@ export interface ConnectOptions
   onCode?: (code: string) => void;
   /** Told about each step (optional). */
   onEvent?: (event: ConnectEvent) => void;
-  /** Authentication and encryption. @default {"native"} */
+  /** Authentication and encryption; `gday` speaks gday 0.1.1 (direct TCP only). @default {"native"} */
   mode?: SecureMode;
+  /** Which paths to try. @default {"auto"} */
+  policy?: PathPolicy;
+  /** Paths to leave out (e.g. `["direct-udp"]`). */
+  disable?: readonly ConnectionPath[];
+  /** The relay, when there is one (see `client/relay.ts`). */
+  relay?: RelayDialer;
+  /** Start the relay this long after the direct paths, if none has won yet. @default {1500} */
+  relayGraceMs?: number;
   /** How long to wait for the other person to join. @default {600000} */
   rendezvousTimeoutMs?: number;
-  /** How long to punch (gday: 10 s). @default {10000} */
+  /** How long the direct paths may take (gday: 10 s). @default {10000} */
   punchTimeoutMs?: number;
+  /**
+   * The server's STUN ports, used to tell whether this side's NAT is hard (symmetric) and so
+   * whether to birthday-probe; `false` turns birthday probing off.
+   * @default {{ port: 3478, altPort: 3479 }}
+   */
+  stun?: false | { port?: number; altPort?: number };
+  /** Counters of attempts and outcomes per path (shared across calls if you pass one in). */
+  stats?: PathStats;
   /** Cancels everything. */
   signal?: AbortSignal;
 }
@@ -65,7 +101,7 @@ export interface PeerConnection extends AsyncDisposable {
   readonly readable: ReadableStream<Uint8Array>;
   /** Plaintext to the peer; closing it ends this direction (native mode; gday has no half-close). */
   readonly writable: WritableStream<Uint8Array>;
-  /** The peer's address on this connection. */
+  /** The peer's address on this connection (the relay's, when relayed). */
   readonly remoteAddr: SocketAddr;
   /** This side's address on this connection. */
   readonly localAddr: SocketAddr;
@@ -81,9 +117,6 @@ export interface PeerConnection extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** The byte a creator sends on the connection it picked (native mode). */
-export const SELECT_BYTE = 0x01;
-
 /** Codes tried when the server says a fresh room code is taken. */
 const CREATE_ATTEMPTS = 5;
 
@@ -95,58 +128,43 @@ function u64Bytes(value: bigint): Uint8Array {
   return out;
 }
 
-/** Put `first` back in front of the rest of `readable`. */
-function unshift(
-  first: Uint8Array,
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-): ReadableStream<Uint8Array> {
-  let pending: Uint8Array | null = first.length > 0 ? first : null;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (pending !== null) {
-        controller.enqueue(pending);
-        pending = null;
-        return;
-      }
-      const { value, done } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
+/**
+ * Decide on birthday probing (IPv4 only, where NATs are): a quick STUN check says whether this
+ * side's NAT maps per destination ("hard"); a hard side opens extra sockets, an easy side sprays
+ * the peer's public IP (after a second without a path: an easy peer answers sooner).
+ */
+async function planBirthday(
+  exchange: ContactExchange,
+  stun: ConnectOptions["stun"],
+  signal: AbortSignal,
+): Promise<BirthdayOptions | null> {
+  const server = exchange.connections.find((c) => c.family === "v4")?.conn.remoteAddr;
+  const peerPublic = contactAddrs(exchange.peer.public).find((a) => a.family === "v4");
+  if (stun === false || server === undefined || peerPublic === undefined) return null;
+  const { kind } = await detectMapping({
+    serverIp: server.ip,
+    port: stun?.port,
+    altPort: stun?.altPort,
+    signal,
   });
+  if (kind === "hard") return { extraSockets: 256 };
+  if (kind === "easy") return { sprayIp: peerPublic.ip, sprayDelayMs: 1000 };
+  return null;
 }
 
-/** Read the creator's selection byte (joiner, native mode); returns the remaining stream. */
-async function awaitSelection(
-  secure: SecureConnection,
-  signal: AbortSignal,
-): Promise<ReadableStream<Uint8Array>> {
-  const reader = secure.readable.getReader();
-  const onAbort = (): void => void reader.cancel(signal.reason).catch(() => {});
-  signal.addEventListener("abort", onAbort, { once: true });
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) throw new HandshakeError("The peer closed this connection (it picked another)");
-      if (value.length === 0) continue;
-      if (value[0] !== SELECT_BYTE) {
-        throw new HandshakeError("The peer sent an unexpected selection byte");
-      }
-      return unshift(value.subarray(1), reader);
-    }
-  } finally {
-    signal.removeEventListener("abort", onAbort);
-  }
+/** Rank errors so the most useful one is reported when every path failed. */
+function pickError(errors: unknown[]): unknown {
+  return errors.find((e) => e instanceof WrongCodeError) ??
+    errors.find((e) => e instanceof NoDirectPathError) ??
+    errors[0];
 }
 
 /**
  * Connect to a peer through a server, by peer code.
  *
  * @throws `ExchangeError`s from the rendezvous (server unreachable, no such room, peer timed
- *   out, ...), `NoDirectPathError` when no direct path forms in time, `WrongCodeError` when the
- *   peers' codes differ.
+ *   out, ...), `NoDirectPathError` when no path forms in time, `WrongCodeError` when the peers'
+ *   codes differ.
  *
  * @example The creator prints the code; the other side joins with it
  * ```ts ignore
@@ -157,12 +175,17 @@ async function awaitSelection(
  */
 export async function connectPeer(options: ConnectOptions): Promise<PeerConnection> {
   const mode = options.mode ?? "native";
+  const policy = options.policy ?? "auto";
+  const stats = options.stats ?? new PathStats();
   const create = options.code === undefined;
   let code = options.code === undefined
     ? randomPeerCode()
     : typeof options.code === "string"
     ? parsePeerCode(options.code)
     : options.code;
+  if (policy === "relay-only" && !options.relay) {
+    throw new TypeError("The relay-only policy needs a relay (the relay option)");
+  }
 
   let exchange!: ContactExchange;
   for (let attempt = 1;; attempt++) {
@@ -193,61 +216,137 @@ export async function connectPeer(options: ConnectOptions): Promise<PeerConnecti
   const codeText = formatPeerCode(code);
   options.onEvent?.({ kind: "contacts", exchange });
 
-  try {
-    const pairs = punchPairs(exchange.connections.map((c) => c.conn.localAddr), exchange.peer);
-    const context = encoder.encode(`peerlink/connect room=${code.roomCode}`);
-    const secret = u64Bytes(code.secret);
-    const result = await punchTcp<
-      { secure: SecureConnection; readable: ReadableStream<Uint8Array> }
-    >({
-      pairs,
-      timeoutMs: options.punchTimeoutMs ?? 10_000,
-      signal: options.signal,
-      authenticate: async (conn: TcpConnection, _pair, { signal, claim }) => {
-        const timeoutMs = 10_000;
-        if (mode === "gday") {
-          const authed = await gdayAuthenticate(conn, gdayPassword(code.secret), {
-            signal,
-            timeoutMs,
-          });
-          const secure = await authed.encrypt({ signal, timeoutMs });
-          if (!claim()) {
-            await secure.close();
-            throw new Error("Another connection won");
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  const ctx: PathContext = {
+    create,
+    secret: u64Bytes(code.secret),
+    gdaySecret: code.secret,
+    context: encoder.encode(`peerlink/connect room=${code.roomCode}`),
+    mode,
+    arbiter: new Arbiter(),
+    signal,
+    handshakeTimeoutMs: 10_000,
+  };
+  const punchTimeoutMs = options.punchTimeoutMs ?? 10_000;
+  const locals = exchange.connections.map((c) => c.conn.localAddr);
+  const enabled = (path: ConnectionPath): boolean => {
+    if (options.disable?.includes(path)) return false;
+    if (path === "relay") {
+      return mode === "native" && options.relay !== undefined && policy !== "direct-only";
+    }
+    if (policy === "relay-only") return false;
+    return path === "direct-tcp" || mode === "native";
+  };
+
+  const attempts: { path: ConnectionPath; run: () => Promise<Established> }[] = [];
+  if (enabled("direct-tcp")) {
+    attempts.push({
+      path: "direct-tcp",
+      run: async () => {
+        const result = await punchTcp({
+          pairs: punchPairs(locals, exchange.peer),
+          timeoutMs: punchTimeoutMs,
+          signal,
+          authenticate: (conn, _pair, { claim, signal }) =>
+            secureAndSelect(conn, { ...ctx, signal }, claim),
+        });
+        return {
+          ...result.value,
+          path: "direct-tcp",
+          remoteAddr: result.pair.remote,
+          localAddr: result.conn.localAddr,
+          closeTransport: () => result.conn.close(),
+        };
+      },
+    });
+  }
+  if (enabled("direct-udp")) {
+    attempts.push({
+      path: "direct-udp",
+      run: () =>
+        udpPath(ctx, {
+          locals,
+          remotes: [...contactAddrs(exchange.peer.private), ...contactAddrs(exchange.peer.public)],
+          timeoutMs: punchTimeoutMs,
+          birthday: planBirthday(exchange, options.stun, signal),
+        }),
+    });
+  }
+  if (enabled("relay")) {
+    const relay = options.relay!;
+    const grace = policy === "relay-only" ? 0 : options.relayGraceMs ?? 1500;
+    attempts.push({
+      path: "relay",
+      run: async () => {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(done, grace);
+          function done(): void {
+            clearTimeout(timer);
+            signal.removeEventListener("abort", done);
+            if (signal.aborted) reject(signal.reason);
+            else resolve();
           }
-          return { secure, readable: secure.readable };
-        }
-        const secure = await handshake(conn, secret, { context, signal, timeoutMs });
+          signal.addEventListener("abort", done, { once: true });
+        });
+        const link = await relay({ secret: ctx.secret, context: ctx.context }, signal);
         try {
-          if (create) {
-            if (!claim()) throw new Error("Another connection won");
-            const writer = secure.writable.getWriter();
-            await writer.write(new Uint8Array([SELECT_BYTE]));
-            writer.releaseLock();
-            return { secure, readable: secure.readable };
-          }
-          const readable = await awaitSelection(secure, signal);
-          if (!claim()) throw new Error("Another connection won");
-          return { secure, readable };
+          const { secure, readable } = await secureAndSelect(link.duplex, ctx);
+          return {
+            secure,
+            readable,
+            path: "relay",
+            remoteAddr: link.remoteAddr,
+            localAddr: link.localAddr,
+            closeTransport: () => link.close(),
+          };
         } catch (error) {
-          await secure.close().catch(() => {});
+          link.close();
           throw error;
         }
       },
     });
-    const { secure, readable } = result.value;
-    const tcp = result.conn;
-    options.onEvent?.({ kind: "connected", path: "direct-tcp", remote: result.pair.remote });
+  }
+
+  try {
+    if (attempts.length === 0) {
+      throw new TypeError("No path is enabled: check the policy and the disabled paths");
+    }
+    const errors: unknown[] = [];
+    const winner = await new Promise<Established>((resolve, reject) => {
+      let pending = attempts.length;
+      for (const attempt of attempts) {
+        stats.record(attempt.path, "attempted");
+        attempt.run().then(
+          (established) => {
+            stats.record(attempt.path, "won");
+            resolve(established);
+          },
+          (error) => {
+            if (!stop.signal.aborted) {
+              stats.record(attempt.path, "failed");
+              options.onEvent?.({ kind: "path-failed", path: attempt.path, error });
+            } else if (!(options.signal?.aborted)) {
+              stats.record(attempt.path, "lost");
+            }
+            errors.push(error);
+            if (--pending === 0) reject(pickError(errors));
+          },
+        );
+      }
+    });
+    stop.abort(new Error("Another path won"));
+    options.onEvent?.({ kind: "connected", path: winner.path, remote: winner.remoteAddr });
     const close = async (): Promise<void> => {
-      await secure.close().catch(() => {});
-      tcp.close();
+      await winner.secure.close().catch(() => {});
+      await winner.closeTransport();
     };
     return {
-      readable,
-      writable: secure.writable,
-      remoteAddr: result.pair.remote,
-      localAddr: tcp.localAddr,
-      path: "direct-tcp",
+      readable: winner.readable,
+      writable: winner.secure.writable,
+      remoteAddr: winner.remoteAddr,
+      localAddr: winner.localAddr,
+      path: winner.path,
       mode,
       isCreator: create,
       code: codeText,
@@ -255,6 +354,7 @@ export async function connectPeer(options: ConnectOptions): Promise<PeerConnecti
       [Symbol.asyncDispose]: close,
     };
   } finally {
+    stop.abort(new Error("Connection attempt over"));
     exchange.close();
   }
 }
