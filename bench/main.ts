@@ -6,11 +6,13 @@
  */
 
 import { benchGdayExchange } from "./gday_exchange.ts";
+import { benchPathsLab } from "./paths_lab.ts";
 import { type BenchSection, mergeSection } from "./report.ts";
 
 /** Every benchmark by name. */
 export const BENCHMARKS: Record<string, () => Promise<BenchSection>> = {
   "gday-exchange": () => benchGdayExchange(),
+  "paths-lab": () => benchPathsLab(),
 };
 
 if (import.meta.main) {

@@ -45,3 +45,4 @@ export * from "./netns.ts";
 export * from "./process.ts";
 export * from "./ready.ts";
 export * from "./topology.ts";
+export * from "./harness.ts";
