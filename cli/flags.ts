@@ -32,6 +32,12 @@ export interface FlagSpec {
   multiple?: boolean;
 }
 
+/**
+ * Where a flag's value comes from when it is not on the command line (an environment variable,
+ * a config file): the raw value as it would have been typed, or `undefined`.
+ */
+export type FlagFallback = (spec: FlagSpec) => string | boolean | string[] | undefined;
+
 /** Parsed flag values by name, plus positional arguments. */
 export interface ParsedFlags {
   /** Values by flag name (defaults filled in). */
@@ -58,6 +64,7 @@ export function parseFlags(
   args: readonly string[],
   specs: readonly FlagSpec[],
   allowPositionals = false,
+  fallback?: FlagFallback,
 ): ParsedFlags {
   const options: Record<
     string,
@@ -86,7 +93,8 @@ export function parseFlags(
   }
   const values: ParsedFlags["values"] = { help: parsed.values.help as boolean | undefined };
   for (const spec of specs) {
-    const raw = parsed.values[spec.name] as string | boolean | string[] | undefined;
+    const raw = (parsed.values[spec.name] as string | boolean | string[] | undefined) ??
+      fallback?.(spec);
     if (raw === undefined) {
       values[spec.name] = spec.default;
       continue;

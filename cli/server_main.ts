@@ -10,11 +10,20 @@ import { DEFAULT_LIMITS, startServer } from "../server/server.ts";
 import { flagHelp, type FlagSpec, parseFlags } from "./flags.ts";
 import { type CliIo, EXIT, UsageError } from "./io.ts";
 import { CLI_SERVICES } from "./server_services.ts";
+import { configFallback, readConfigFile } from "./config.ts";
 
 const PORT = { min: 0, max: 65535, value: "PORT" } as const;
 
 /** The core flags of `server.ts` (each service adds its own, see `server_services.ts`). */
 export const CORE_FLAGS: readonly FlagSpec[] = [
+  {
+    name: "config",
+    type: "string",
+    value: "FILE",
+    help:
+      "Read settings from a JSON file (keys are flag names); flags and PEERLINK_* variables win",
+  },
+  { name: "print-config", type: "boolean", help: "Print the effective settings as JSON and exit" },
   {
     name: "host",
     type: "string",
@@ -119,6 +128,12 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   ...CLI_SERVICES.flatMap((s) => s.flags),
 ];
 
+const ENV_HELP = `
+Every flag can also be set by an environment variable PEERLINK_<FLAG> (PEERLINK_GDAY_PORT=2310;
+booleans take true or false: PEERLINK_STUN=false) or in the --config JSON file
+({"gday-port": 2310, "stun": false}). Flags win over the environment, which wins over the file.
+`;
+
 const USAGE = `peerlink server: contact exchange (gday 0.1.1 compatible) for peers behind NAT
 
 Usage:
@@ -146,14 +161,28 @@ Options:
 export async function runServer(args: readonly string[], io: CliIo): Promise<number> {
   let values;
   try {
-    ({ values } = parseFlags(args, SERVER_FLAGS));
+    // Pass 1 finds --config (or PEERLINK_CONFIG); pass 2 reads everything with the fallbacks.
+    const first = parseFlags(args, SERVER_FLAGS, false, configFallback(io.env)).values;
+    const config = typeof first.config === "string" && !first.help
+      ? await readConfigFile(first.config, SERVER_FLAGS)
+      : {};
+    ({ values } = parseFlags(args, SERVER_FLAGS, false, configFallback(io.env, config)));
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     io.err(`error: ${error.message}\nRun with --help to see every option.\n`);
     return EXIT.usage;
   }
   if (values.help) {
-    io.out(USAGE + flagHelp(SERVER_FLAGS));
+    io.out(USAGE + flagHelp(SERVER_FLAGS) + ENV_HELP);
+    return EXIT.ok;
+  }
+  if (values["print-config"]) {
+    const shown = Object.fromEntries(
+      SERVER_FLAGS.filter((s) => s.name !== "config" && s.name !== "print-config").map((
+        s,
+      ) => [s.name, values[s.name] ?? null]),
+    );
+    io.out(JSON.stringify(shown, null, 2) + "\n");
     return EXIT.ok;
   }
   const certFile = values["tls-cert"] as string | undefined;
