@@ -32,3 +32,4 @@ export * from "./net/udp_endpoint.ts";
 export * from "./server/services/chat.ts";
 export * from "./client/nat.ts";
 export * from "./server/services/stun.ts";
+export * from "./transfer/mod.ts";

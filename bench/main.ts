@@ -7,12 +7,14 @@
 
 import { benchGdayExchange } from "./gday_exchange.ts";
 import { benchPathsLab } from "./paths_lab.ts";
+import { benchPipeConnect } from "./pipe_connect.ts";
 import { type BenchSection, mergeSection } from "./report.ts";
 
 /** Every benchmark by name. */
 export const BENCHMARKS: Record<string, () => Promise<BenchSection>> = {
   "gday-exchange": () => benchGdayExchange(),
   "paths-lab": () => benchPathsLab(),
+  "pipe-connect": () => benchPipeConnect(),
 };
 
 if (import.meta.main) {

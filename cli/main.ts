@@ -6,6 +6,8 @@
 
 import { exchangeCommand } from "./commands/exchange.ts";
 import { natCommand } from "./commands/nat.ts";
+import { receiveCommand } from "./commands/receive.ts";
+import { sendCommand } from "./commands/send.ts";
 import { type CliIo, EXIT, UsageError } from "./io.ts";
 
 /** A subcommand: runs from its arguments with injected I/O and resolves with the exit code. */
@@ -18,6 +20,14 @@ export const COMMANDS: Readonly<Record<string, { run: Command; summary: string }
     summary: "Exchange contacts with a peer through a server (create or join a room)",
   },
   nat: { run: natCommand, summary: "Report your public addresses and what your NAT does (STUN)" },
+  send: {
+    run: sendCommand,
+    summary: "Send files and folders directly (prints a code for the receiver)",
+  },
+  receive: {
+    run: receiveCommand,
+    summary: "Receive files and folders with the code the sender printed",
+  },
 });
 
 function usage(): string {

@@ -65,6 +65,11 @@ export interface ConnectOptions
   extends Pick<ExchangeOptions, "server" | "tls" | "families" | "connectTimeoutMs"> {
   /** The code to join. Leave it out to create a room; the new code goes to `onCode`. */
   code?: string | PeerCode;
+  /**
+   * Create the room even though `code` is given: re-open a room under a known code, e.g. so a
+   * peer whose connection broke can join again with the same code. @default {false}
+   */
+  create?: boolean;
   /** Called with the new code once the room exists (creator only). */
   onCode?: (code: string) => void;
   /** Told about each step (optional). */
@@ -177,7 +182,7 @@ export async function connectPeer(options: ConnectOptions): Promise<PeerConnecti
   const mode = options.mode ?? "native";
   const policy = options.policy ?? "auto";
   const stats = options.stats ?? new PathStats();
-  const create = options.code === undefined;
+  const create = options.code === undefined || options.create === true;
   let code = options.code === undefined
     ? randomPeerCode()
     : typeof options.code === "string"
@@ -209,7 +214,10 @@ export async function connectPeer(options: ConnectOptions): Promise<PeerConnecti
       });
       break;
     } catch (error) {
-      if (!(error instanceof RoomTakenError) || !create || attempt >= CREATE_ATTEMPTS) throw error;
+      if (
+        !(error instanceof RoomTakenError) || !create || options.code !== undefined ||
+        attempt >= CREATE_ATTEMPTS
+      ) throw error;
       code = randomPeerCode(code.serverId);
     }
   }

@@ -62,6 +62,11 @@ export interface TcpPunchOptions<T> {
   signal?: AbortSignal;
   /** Told about each attempt's outcome (for counters). */
   onAttempt?: (pair: PunchPair, outcome: AttemptOutcome) => void;
+  /**
+   * Wrap a connection accepted in a listen phase. @default {its `readable` and `writable` as
+   * they are (closing the writable or reading to the end closes the whole socket)}
+   */
+  wrapAccepted?: (conn: Deno.Conn) => TcpConnection;
 }
 
 /** The winning connection. */
@@ -236,12 +241,13 @@ export function punchTcp<T>(options: TcpPunchOptions<T>): Promise<TcpPunchResult
         await sleep(ms);
         return;
       }
-      const closer = setTimeout(() => listener.close(), ms);
       const onStop = (): void => {
         try {
           listener.close();
         } catch { /* closed */ }
       };
+      // onStop, not listener.close: after an abort closed it, a late timer must not throw.
+      const closer = setTimeout(onStop, ms);
       signal.addEventListener("abort", onStop, { once: true });
       try {
         for (;;) {
@@ -251,7 +257,7 @@ export function punchTcp<T>(options: TcpPunchOptions<T>): Promise<TcpPunchResult
           } catch {
             return;
           }
-          const conn = fromDenoConn(accepted);
+          const conn = (options.wrapAccepted ?? fromDenoConn)(accepted);
           const remote = formatSocketAddr(conn.remoteAddr);
           const pair = group.find((p) => formatSocketAddr(p.remote) === remote) ??
             { local, remote: conn.remoteAddr, kind: "public" as const };
