@@ -18,6 +18,7 @@ import { contactAddrs, punchPairs } from "../punch/candidates.ts";
 import { NoDirectPathError } from "../punch/errors.ts";
 import { punchTcp } from "../punch/tcp.ts";
 import { detectMapping } from "../punch/mapping.ts";
+import { stretchSecret } from "./stretch.ts";
 import type { BirthdayOptions } from "../punch/udp.ts";
 import type { SocketAddr } from "../protocol/socket_addr.ts";
 import { WrongCodeError } from "../secure/errors.ts";
@@ -192,6 +193,16 @@ export async function connectPeer(options: ConnectOptions): Promise<PeerConnecti
     throw new TypeError("The relay-only policy needs a relay (the relay option)");
   }
 
+  const roomContext = (c: PeerCode): Uint8Array =>
+    encoder.encode(`peerlink/connect room=${c.roomCode}`);
+  // Stretch the secret while the rendezvous runs (the UDP and relay paths need it).
+  const stretch = (c: PeerCode): Promise<Uint8Array> => {
+    const p = stretchSecret(u64Bytes(c.secret), roomContext(c));
+    p.catch(() => {});
+    return p;
+  };
+  let stretched = mode === "native" ? stretch(code) : Promise.resolve(new Uint8Array(0));
+
   let exchange!: ContactExchange;
   for (let attempt = 1;; attempt++) {
     try {
@@ -219,6 +230,7 @@ export async function connectPeer(options: ConnectOptions): Promise<PeerConnecti
         attempt >= CREATE_ATTEMPTS
       ) throw error;
       code = randomPeerCode(code.serverId);
+      stretched = stretch(code);
     }
   }
   const codeText = formatPeerCode(code);
@@ -229,8 +241,9 @@ export async function connectPeer(options: ConnectOptions): Promise<PeerConnecti
   const ctx: PathContext = {
     create,
     secret: u64Bytes(code.secret),
+    stretched,
     gdaySecret: code.secret,
-    context: encoder.encode(`peerlink/connect room=${code.roomCode}`),
+    context: roomContext(code),
     mode,
     arbiter: new Arbiter(),
     signal,
@@ -297,7 +310,7 @@ export async function connectPeer(options: ConnectOptions): Promise<PeerConnecti
           }
           signal.addEventListener("abort", done, { once: true });
         });
-        const link = await relay({ secret: ctx.secret, context: ctx.context }, signal);
+        const link = await relay({ secret: await ctx.stretched, context: ctx.context }, signal);
         try {
           const { secure, readable } = await secureAndSelect(link.duplex, ctx);
           return {

@@ -72,6 +72,11 @@ export interface PathContext {
   create: boolean;
   /** The shared secret, as bytes (the PAKE password). */
   secret: Uint8Array;
+  /**
+   * The secret stretched with scrypt (`./stretch.ts`): what everything derived before the PAKE
+   * (probe tags, the QUIC certificate, the relay token) is derived from.
+   */
+  stretched: Promise<Uint8Array>;
   /** The gday shared secret (gday mode's password). */
   gdaySecret: bigint;
   /** Bytes binding the session to the room (native mode). */
@@ -234,7 +239,8 @@ export interface UdpPathOptions {
  * ```
  */
 export async function udpPath(ctx: PathContext, options: UdpPathOptions): Promise<Established> {
-  const key = udpProbeKey(ctx.secret, ctx.context);
+  const stretched = await ctx.stretched;
+  const key = udpProbeKey(stretched, ctx.context);
   const path = await punchUdp({
     locals: options.locals,
     remotes: options.remotes,
@@ -244,7 +250,7 @@ export async function udpPath(ctx: PathContext, options: UdpPathOptions): Promis
     birthday: options.birthday,
     signal: ctx.signal,
   });
-  const certificate = quicCertificateFromSecret(ctx.secret, ctx.context);
+  const certificate = quicCertificateFromSecret(stretched, ctx.context);
   let stream: QuicStream;
   if (ctx.create) {
     stream = await quicAccept({

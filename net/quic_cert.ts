@@ -1,5 +1,5 @@
 /**
- * A QUIC certificate both peers can compute from their shared secret.
+ * A QUIC certificate both peers can compute from their (stretched) shared secret.
  *
  * QUIC always runs TLS, and a QUIC client must verify the server's certificate. Between two
  * peers that share a secret there is no CA, so both derive the same Ed25519 key pair from the

@@ -13,8 +13,9 @@
  * | 7 | 8 | nonce (random; an ACK echoes its PROBE's nonce) |
  * | 15 | 16 | tag: the first 16 bytes of `HMAC-SHA256(key, bytes 0..15)` |
  *
- * `key` is derived from the peers' shared secret (`udpProbeKey`), so stray or forged packets
- * are ignored and the server never learns it. The role byte stops a packet reflected back at its
+ * `key` is derived from the peers' stretched shared secret (`udpProbeKey`, fed with the scrypt
+ * output of `client/stretch.ts`, never the raw short secret), so stray or forged packets are
+ * ignored and a captured tag is no shortcut to guessing the code. The role byte stops a packet reflected back at its
  * sender from being taken for the peer's.
  *
  * Exchange: both peers send PROBEs; each answers a PROBE with an ACK. The joiner, on its first
