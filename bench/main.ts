@@ -8,6 +8,10 @@
 import { benchGdayExchange } from "./gday_exchange.ts";
 import { benchPathsLab } from "./paths_lab.ts";
 import { benchPipeConnect } from "./pipe_connect.ts";
+import { benchRelayThroughput } from "./relay_throughput.ts";
+import { benchBrokerReceivers } from "./broker_receivers.ts";
+import { benchMediator } from "./mediator_pairing.ts";
+import { benchSecureThroughputSection } from "./secure_throughput.ts";
 import { type BenchSection, mergeSection } from "./report.ts";
 
 /** Every benchmark by name. */
@@ -15,6 +19,10 @@ export const BENCHMARKS: Record<string, () => Promise<BenchSection>> = {
   "gday-exchange": () => benchGdayExchange(),
   "paths-lab": () => benchPathsLab(),
   "pipe-connect": () => benchPipeConnect(),
+  "secure-throughput": () => benchSecureThroughputSection(),
+  "relay-throughput": () => benchRelayThroughput(),
+  "broker": () => benchBrokerReceivers(),
+  "mediator": () => benchMediator(),
 };
 
 if (import.meta.main) {

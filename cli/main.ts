@@ -6,8 +6,13 @@
 
 import { exchangeCommand } from "./commands/exchange.ts";
 import { natCommand } from "./commands/nat.ts";
+import { keygenCommand } from "./commands/keygen.ts";
+import { pairCommand } from "./commands/pair.ts";
 import { receiveCommand } from "./commands/receive.ts";
 import { sendCommand } from "./commands/send.ts";
+import { listenCommand } from "./commands/listen.ts";
+import { dialCommand } from "./commands/dial.ts";
+import { chatCommand } from "./commands/chat.ts";
 import { type CliIo, EXIT, UsageError } from "./io.ts";
 
 /** A subcommand: runs from its arguments with injected I/O and resolves with the exit code. */
@@ -20,6 +25,8 @@ export const COMMANDS: Readonly<Record<string, { run: Command; summary: string }
     summary: "Exchange contacts with a peer through a server (create or join a room)",
   },
   nat: { run: natCommand, summary: "Report your public addresses and what your NAT does (STUN)" },
+  keygen: { run: keygenCommand, summary: "Make an identity (key pair) for pairing by public key" },
+  pair: { run: pairCommand, summary: "Connect to a peer by public key through a mediator (pipe)" },
   send: {
     run: sendCommand,
     summary: "Send files and folders directly (prints a code for the receiver)",
@@ -28,6 +35,12 @@ export const COMMANDS: Readonly<Record<string, { run: Command; summary: string }
     run: receiveCommand,
     summary: "Receive files and folders with the code the sender printed",
   },
+  listen: {
+    run: listenCommand,
+    summary: "Wait for a connection through a broker (netcat-style pipe)",
+  },
+  dial: { run: dialCommand, summary: "Connect to a receiver by name through a broker (pipe)" },
+  chat: { run: chatCommand, summary: "Chat directly over UDP with someone at an introducer" },
 });
 
 function usage(): string {

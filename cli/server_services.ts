@@ -10,6 +10,10 @@ import type { ServiceFactory } from "../server/plugin.ts";
 import type { FlagSpec, ParsedFlags } from "./flags.ts";
 import { chatCliService } from "./services/chat.ts";
 import { stunCliService } from "./services/stun.ts";
+import { relayCliService } from "./services/relay.ts";
+import { httpCliService } from "./services/http.ts";
+import { mediatorCliService } from "./services/mediator.ts";
+import { brokerCliService } from "./services/broker.ts";
 
 /** A service's command-line face: its flags and how they make the service. */
 export interface CliService {
@@ -25,4 +29,11 @@ export interface CliService {
 }
 
 /** Every optional service, in the order their listeners start. */
-export const CLI_SERVICES: readonly CliService[] = [chatCliService, stunCliService];
+export const CLI_SERVICES: readonly CliService[] = [
+  chatCliService,
+  stunCliService,
+  mediatorCliService,
+  relayCliService,
+  httpCliService,
+  brokerCliService,
+];

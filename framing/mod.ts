@@ -13,3 +13,4 @@
  */
 export * from "./errors.ts";
 export * from "./length_prefixed.ts";
+export * from "./json_stream.ts";

@@ -15,3 +15,8 @@ export * from "./json.ts";
 export * from "./socket_addr.ts";
 export * from "./stun.ts";
 export * from "./peer_punch.ts";
+export * from "./p2psc.ts";
+export * from "./mediator.ts";
+export * from "./relay.ts";
+export * from "./broker.ts";
+export * from "./udp_probe.ts";

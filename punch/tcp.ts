@@ -23,7 +23,8 @@
  */
 
 import { connectTcp, type TcpConnection } from "../net/tcp.ts";
-import { formatSocketAddr, type SocketAddr, toSocketAddr } from "../protocol/socket_addr.ts";
+import { fromDenoConn } from "../net/deno_conn.ts";
+import { formatSocketAddr, type SocketAddr } from "../protocol/socket_addr.ts";
 import type { PunchPair } from "./candidates.ts";
 import { NoCandidatesError, NoDirectPathError } from "./errors.ts";
 
@@ -62,11 +63,6 @@ export interface TcpPunchOptions<T> {
   signal?: AbortSignal;
   /** Told about each attempt's outcome (for counters). */
   onAttempt?: (pair: PunchPair, outcome: AttemptOutcome) => void;
-  /**
-   * Wrap a connection accepted in a listen phase. @default {its `readable` and `writable` as
-   * they are (closing the writable or reading to the end closes the whole socket)}
-   */
-  wrapAccepted?: (conn: Deno.Conn) => TcpConnection;
 }
 
 /** The winning connection. */
@@ -83,26 +79,6 @@ export interface TcpPunchResult<T> {
 
 /** After an authentication failure, wait at most this much longer for another path. */
 const AUTH_FAILURE_GRACE_MS = 2000;
-
-/** Wrap a `Deno.Conn` accepted in a listen phase as a {@linkcode TcpConnection}. */
-function fromDenoConn(conn: Deno.Conn): TcpConnection {
-  const local = conn.localAddr as Deno.NetAddr;
-  const remote = conn.remoteAddr as Deno.NetAddr;
-  (conn as Deno.TcpConn).setNoDelay?.(true);
-  const close = (): void => {
-    try {
-      conn.close();
-    } catch { /* closed */ }
-  };
-  return {
-    readable: conn.readable,
-    writable: conn.writable,
-    localAddr: toSocketAddr(local.hostname, local.port)!,
-    remoteAddr: toSocketAddr(remote.hostname, remote.port)!,
-    close,
-    [Symbol.dispose]: close,
-  };
-}
 
 /**
  * Punch TCP connections on every pair in parallel and return the first authenticated one.
@@ -205,7 +181,12 @@ export function punchTcp<T>(options: TcpPunchOptions<T>): Promise<TcpPunchResult
         onAttempt?.(pair, "rejected");
         authFailures++;
         lastAuthError = error;
-        deadline = Math.min(deadline, Date.now() + AUTH_FAILURE_GRACE_MS);
+        const graceEnd = Date.now() + AUTH_FAILURE_GRACE_MS;
+        if (graceEnd < deadline) {
+          deadline = graceEnd;
+          clearTimeout(timer);
+          timer = setTimeout(onDeadline, AUTH_FAILURE_GRACE_MS);
+        }
       }
     }
 
@@ -257,7 +238,7 @@ export function punchTcp<T>(options: TcpPunchOptions<T>): Promise<TcpPunchResult
           } catch {
             return;
           }
-          const conn = (options.wrapAccepted ?? fromDenoConn)(accepted);
+          const conn = fromDenoConn(accepted);
           const remote = formatSocketAddr(conn.remoteAddr);
           const pair = group.find((p) => formatSocketAddr(p.remote) === remote) ??
             { local, remote: conn.remoteAddr, kind: "public" as const };

@@ -112,3 +112,4 @@ export {
   type Spake2SymmetricTranscript,
   startSpake2,
 } from "./spake2.ts";
+export * from "./identity_handshake.ts";

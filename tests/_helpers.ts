@@ -105,6 +105,8 @@ export async function selfSignedCert(): Promise<{ cert: string; key: string; dir
       "/CN=localhost",
       "-addext",
       "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
+      "-addext",
+      "basicConstraints=critical,CA:FALSE",
     ],
     stdout: "null",
     stderr: "piped",
@@ -183,6 +185,14 @@ export interface ServerProcess extends AsyncDisposable {
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
+/** Turn off the services a test did not ask for (STUN, relay), so parallel runs never collide. */
+function defaultsOff(args: string[]): string[] {
+  const off: string[] = [];
+  if (!args.some((a) => a.startsWith("--stun") || a === "--no-stun")) off.push("--no-stun");
+  if (!args.some((a) => a.startsWith("--relay") || a === "--no-relay")) off.push("--no-relay");
+  return off;
+}
+
 /** Start `server.ts` with JSON logs and wait until `expectedListeners` listening lines appeared. */
 export async function spawnServer(args: string[], expectedListeners = 1): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
@@ -192,7 +202,7 @@ export async function spawnServer(args: string[], expectedListeners = 1): Promis
       `${ROOT}server.ts`,
       "--log-format",
       "json",
-      ...(args.some((a) => a.startsWith("--stun")) ? [] : ["--no-stun"]),
+      ...defaultsOff(args),
       ...args,
     ],
     cwd: ROOT,

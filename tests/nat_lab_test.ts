@@ -35,6 +35,7 @@ async function startServer(lab: Lab, args: string[], stunSockets: number): Promi
     "json",
     "--gday-port",
     "0",
+    "--no-relay",
     ...args,
   ], { cwd: ROOT });
   for (let i = 0; i < stunSockets; i++) {

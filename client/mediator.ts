@@ -1,0 +1,629 @@
+/**
+ * Connect to a peer by public key: one call from two Ed25519 keys to an authenticated,
+ * encrypted byte stream, in the spirit of p2psc's one-call API.
+ *
+ * 1. **Mediator** (`protocol/mediator.ts`): connect to the mediator from a local port that can
+ *    be bound again, say who we are and whom we want, prove we hold our key by signing the
+ *    mediator's fresh challenge, and wait until the peer registers naming us. Both learn the
+ *    other's public address (as the mediator saw it) and private address (as the peer reported
+ *    it).
+ * 2. **Hole punching**: TCP simultaneous open from the mediator connection's local address to
+ *    each of the peer's addresses of the same family (`punch/tcp.ts`), as `client/connect.ts`
+ *    does from its server connections. The mediator connection stays open meanwhile.
+ * 3. **Authentication** (`secure/identity_handshake.ts`): on every connection that forms, an
+ *    ephemeral X25519 exchange signed by both Ed25519 keys, then the encrypted chunk stream.
+ *    A connection to anyone who does not hold the peer's private key is refused, so the
+ *    mediator (or anyone on the path) can neither read nor alter the stream.
+ * 4. **Agreement**: several connections may form, so both settle on one. The peer with the
+ *    smaller public key decides: on the first connection it authenticates it sends one
+ *    encrypted byte `0x01` and drops the others; the other peer takes the connection that
+ *    carries it (as `client/connect.ts`'s room creator does).
+ *
+ * @module
+ */
+
+import { lookup } from "node:dns/promises";
+import { abortable } from "../async/abortable.ts";
+import { FrameReader } from "../framing/length_prefixed.ts";
+import { connectTcp, type TcpConnection } from "../net/tcp.ts";
+import {
+  decodeMediatorServerMsg,
+  DEFAULT_MEDIATOR_PORT,
+  encodeMediatorClientFrame,
+  formatPublicKeyText,
+  MAX_MEDIATOR_MESSAGE_BYTES,
+  MEDIATOR_NONCE_BYTES,
+  MEDIATOR_PROTOCOL_VERSION,
+  type MediatorPairedMsg,
+  mediatorProofBytes,
+  type MediatorServerMsg,
+  registrationBytes,
+  type RegistrationTranscript,
+} from "../protocol/mediator.ts";
+import type { Contact, FullContact } from "../protocol/gday.ts";
+import { parseIpv4, parseIpv6, type SocketAddr } from "../protocol/socket_addr.ts";
+import { punchPairs } from "../punch/candidates.ts";
+import { punchTcp } from "../punch/tcp.ts";
+import { HandshakeError } from "../secure/errors.ts";
+import {
+  identityHandshake,
+  type IdentityKeyPair,
+  type IdentitySecureConnection,
+  signEd25519,
+  verifyEd25519,
+} from "../secure/identity_handshake.ts";
+import { toPublicKey } from "./identity.ts";
+import {
+  MediatorConnectionError,
+  type MediatorError,
+  MediatorIdentityError,
+  MediatorRefusedError,
+  MediatorUnreachableError,
+  PeerNeverCameError,
+} from "./mediator_errors.ts";
+import { formatServerAddress, parseServerAddress, type ServerAddress } from "./server_address.ts";
+
+/** An IP family. */
+export type MediatorFamily = "v4" | "v6";
+
+/** Progress of {@linkcode connect}, for status lines. */
+export type MediatorEvent =
+  | { kind: "mediator"; mediatorKey: string; local: SocketAddr }
+  | { kind: "registered"; waitMs: number }
+  | { kind: "paired"; peer: FullContact; observed: SocketAddr }
+  | { kind: "connected"; remote: SocketAddr };
+
+/** Options for {@linkcode connect}. */
+export interface MediatorConnectOptions {
+  /** This side's identity (see `client/identity.ts`). */
+  identity: IdentityKeyPair;
+  /** The peer's public key: its text form (`pk1…`) or the raw 32 bytes. */
+  peer: string | Uint8Array;
+  /** The mediator, `host[:port]` (default port 2312) or an address. */
+  mediator: string | ServerAddress;
+  /** The mediator's public key, to make sure it is that one (pinning). @default {any} */
+  mediatorKey?: string | Uint8Array;
+  /**
+   * IP families to reach the mediator over, most preferred first; both peers should reach it
+   * over the same family, since they punch over the family they registered with.
+   * @default {["v4", "v6"]}
+   */
+  families?: readonly MediatorFamily[];
+  /** Give up connecting to the mediator after this long, in ms. @default {5000} */
+  connectTimeoutMs?: number;
+  /** Give up waiting for any one mediator reply after this long, in ms. @default {10000} */
+  stepTimeoutMs?: number;
+  /** Give up waiting for the peer after this long (the mediator may give up sooner), in ms. @default {600000} */
+  waitTimeoutMs?: number;
+  /** How long to punch, in ms (gday: 10 s). @default {10000} */
+  punchTimeoutMs?: number;
+  /** The pipe handshake's time limit, in ms. @default {10000} */
+  handshakeTimeoutMs?: number;
+  /** Told about each step. */
+  onEvent?: (event: MediatorEvent) => void;
+  /** Cancels everything. */
+  signal?: AbortSignal;
+}
+
+/** An authenticated, encrypted connection to the peer. */
+export interface MediatedConnection extends AsyncDisposable {
+  /** Plaintext from the peer; ends when the peer closes its writable. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** Plaintext to the peer; closing it ends this direction only. */
+  readonly writable: WritableStream<Uint8Array>;
+  /** The peer's public key (proven in the handshake). */
+  readonly peerKey: Uint8Array;
+  /** The peer's address on this connection. */
+  readonly remoteAddr: SocketAddr;
+  /** This side's address on this connection. */
+  readonly localAddr: SocketAddr;
+  /** How the peers are connected. */
+  readonly path: "direct-tcp";
+  /** Close both directions at once. */
+  close(): Promise<void>;
+}
+
+/** The byte the deciding peer sends on the connection it picked. */
+export const MEDIATOR_SELECT_BYTE = 0x01;
+
+/** The context the pipe handshake binds the session to. */
+const PIPE_CONTEXT = new TextEncoder().encode("peerlink/mediator pipe");
+
+/** Local ports tried before giving up on binding one. */
+const BIND_ATTEMPTS = 16;
+
+/** How long a connection over a less preferred family waits for a preferred one. */
+const FAMILY_GRACE_MS = 300;
+
+function randomEphemeralPort(): number {
+  const span = 60999 - 32768 + 1;
+  return 32768 + (crypto.getRandomValues(new Uint32Array(1))[0]! % span);
+}
+
+function compare(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    if (a[i] !== b[i]) return a[i]! - b[i]!;
+  }
+  return a.length - b.length;
+}
+
+async function resolve(
+  address: ServerAddress,
+  families: readonly MediatorFamily[],
+): Promise<{ family: MediatorFamily; ip: string }[]> {
+  const { hostname } = address;
+  let records: { address: string; family: number }[];
+  if (parseIpv4(hostname)) records = [{ address: hostname, family: 4 }];
+  else if (parseIpv6(hostname)) records = [{ address: hostname, family: 6 }];
+  else if (hostname.toLowerCase() === "localhost") {
+    records = [{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }];
+  } else records = await lookup(hostname, { all: true, verbatim: true }).catch(() => []);
+  const out: { family: MediatorFamily; ip: string }[] = [];
+  for (const family of families) {
+    const record = records.find((r) => (r.family === 6 ? "v6" : "v4") === family);
+    if (record) out.push({ family, ip: record.address });
+  }
+  return out;
+}
+
+async function dial(
+  family: MediatorFamily,
+  ip: string,
+  port: number,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<TcpConnection> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt++) {
+    try {
+      return await connectTcp({
+        hostname: ip,
+        port,
+        localAddress: family === "v4" ? "0.0.0.0" : "::",
+        localPort: randomEphemeralPort(),
+        timeoutMs,
+        signal,
+      });
+    } catch (error) {
+      lastError = error;
+      const code = ((error as Error).cause as { code?: string } | undefined)?.code;
+      // A random port may be taken, or in TIME_WAIT towards this very mediator.
+      if (code !== "EADDRINUSE" && code !== "EADDRNOTAVAIL" && code !== "EINVAL") break;
+    }
+  }
+  throw lastError;
+}
+
+/** Connect over every family at once; the first connection wins, the others are closed. */
+async function openMediator(
+  address: ServerAddress,
+  families: readonly MediatorFamily[],
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<TcpConnection> {
+  const where = formatServerAddress(address);
+  const targets = await abortable(resolve(address, families), signal);
+  if (targets.length === 0) {
+    throw new MediatorUnreachableError(where, {
+      cause: new Error(`The name resolves to no address of family ${families.join(" or ")}`),
+    });
+  }
+  // All families at once. The most preferred family that connects wins; a pending preferred
+  // attempt is given up once a less preferred one has been connected for FAMILY_GRACE_MS.
+  type Outcome = { conn: TcpConnection } | { error: unknown };
+  const attempts = targets.map((t) => dial(t.family, t.ip, address.port, timeoutMs, signal));
+  const results: (Outcome | undefined)[] = targets.map(() => undefined);
+  const connectedAt: number[] = targets.map(() => Infinity);
+  const pending = new Map(attempts.map((attempt, i) => [
+    i,
+    attempt.then(
+      (conn) => {
+        results[i] = { conn };
+        connectedAt[i] = Date.now();
+      },
+      (error: unknown) => void (results[i] = { error }),
+    ).then(() => i),
+  ]));
+  let winner: TcpConnection | null = null;
+  try {
+    for (;;) {
+      let waitMs: number | null = null;
+      for (let i = 0; i < results.length; i++) {
+        const result = results[i];
+        if (result === undefined) {
+          const later = Math.min(...connectedAt.slice(i + 1));
+          if (Date.now() - later >= FAMILY_GRACE_MS) continue;
+          if (later !== Infinity) waitMs = later + FAMILY_GRACE_MS - Date.now();
+          break;
+        }
+        if ("conn" in result) {
+          winner = result.conn;
+          break;
+        }
+      }
+      if (winner !== null || pending.size === 0) break;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const done = await Promise.race([
+        ...pending.values(),
+        ...(waitMs === null
+          ? []
+          : [new Promise<null>((r) => (timer = setTimeout(r, waitMs!, null)))]),
+      ]);
+      clearTimeout(timer);
+      if (done !== null) pending.delete(done);
+    }
+  } finally {
+    for (const attempt of attempts) {
+      attempt.then((conn) => conn !== winner && conn.close(), () => {});
+    }
+  }
+  const errors = results.flatMap((r) => (r && "error" in r ? [r.error] : []));
+  if (winner !== null) return winner;
+  signal?.throwIfAborted();
+  throw new MediatorUnreachableError(where, {
+    cause: errors.length === 1 ? errors[0] : new AggregateError(errors),
+  });
+}
+
+function contactOf(addr: SocketAddr | null): Contact {
+  return {
+    v4: addr?.family === "v4" ? addr : null,
+    v6: addr?.family === "v6" ? addr : null,
+  };
+}
+
+/** Put `first` back in front of the rest of `reader`. */
+function unshift(
+  first: Uint8Array,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): ReadableStream<Uint8Array> {
+  let pending: Uint8Array | null = first.length > 0 ? first : null;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (pending !== null) {
+        controller.enqueue(pending);
+        pending = null;
+        return;
+      }
+      const { value, done } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}
+
+/** Read the deciding peer's selection byte; returns the rest of the stream. */
+async function awaitSelection(
+  secure: IdentitySecureConnection,
+  signal: AbortSignal,
+): Promise<ReadableStream<Uint8Array>> {
+  const reader = secure.readable.getReader();
+  const onAbort = (): void => void reader.cancel(signal.reason).catch(() => {});
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new HandshakeError("The peer closed this connection (it picked another)");
+      if (value.length === 0) continue;
+      if (value[0] !== MEDIATOR_SELECT_BYTE) {
+        throw new HandshakeError("The peer sent an unexpected selection byte");
+      }
+      return unshift(value.subarray(1), reader);
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** The mediator conversation over one connection. */
+class MediatorSession {
+  #reader: FrameReader;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  constructor(readonly conn: TcpConnection) {
+    this.#reader = new FrameReader(conn.readable, { maxFrameBytes: MAX_MEDIATOR_MESSAGE_BYTES });
+    this.#writer = conn.writable.getWriter();
+  }
+  async send(frame: Uint8Array, signal?: AbortSignal): Promise<void> {
+    try {
+      await abortable(this.#writer.write(frame), signal);
+    } catch (error) {
+      signal?.throwIfAborted();
+      throw new MediatorConnectionError(
+        `Lost the connection to the mediator: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  }
+  async read(timeoutMs: number, signal?: AbortSignal): Promise<MediatorServerMsg> {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    let frame: Uint8Array | null;
+    try {
+      frame = await this.#reader.read(both);
+    } catch (error) {
+      signal?.throwIfAborted();
+      if (timeout.aborted) {
+        throw new MediatorConnectionError(
+          `The mediator did not answer within ${Math.round(timeoutMs / 1000)} s`,
+          { cause: error },
+        );
+      }
+      throw new MediatorConnectionError(
+        `Lost the connection to the mediator: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    if (frame === null) throw new MediatorConnectionError("The mediator closed the connection");
+    try {
+      return decodeMediatorServerMsg(frame);
+    } catch (error) {
+      throw new MediatorConnectionError(
+        `The mediator sent an invalid message: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  }
+  close(): void {
+    this.conn.close();
+  }
+}
+
+/** Options for {@linkcode registerWithMediator}: those of {@linkcode connect} it uses. */
+export type RegisterOptions = Omit<
+  MediatorConnectOptions,
+  "punchTimeoutMs" | "handshakeTimeoutMs"
+>;
+
+/** A registration that was paired: the open mediator connection and what the mediator said. */
+export interface MediatorPairing extends Disposable {
+  /** The mediator connection, still open; its local port is the one to punch from. */
+  readonly conn: TcpConnection;
+  /** The mediator's public key. */
+  readonly mediatorKey: Uint8Array;
+  /** The peer's key (as asked for). */
+  readonly peerKey: Uint8Array;
+  /** The peer's addresses. */
+  readonly peer: FullContact;
+  /** This side's public address as the mediator saw it. */
+  readonly observed: SocketAddr;
+  /** Close the mediator connection. */
+  close(): void;
+}
+
+/**
+ * Steps 1 of {@linkcode connect} alone: register with the mediator and wait until paired. The
+ * mediator connection stays open (close the result when done).
+ *
+ * @throws {MediatorUnreachableError}, {@linkcode PeerNeverCameError},
+ *   {@linkcode MediatorRefusedError}, {@linkcode MediatorIdentityError} or
+ *   {@linkcode MediatorConnectionError}.
+ *
+ * @example
+ * ```ts ignore
+ * using pairing = await registerWithMediator({ identity, peer: "pk1…", mediator: "example.org" });
+ * console.log(pairing.peer.public.v4);
+ * ```
+ */
+export async function registerWithMediator(options: RegisterOptions): Promise<MediatorPairing> {
+  const { identity, signal } = options;
+  const peerKey = toPublicKey(options.peer);
+  if (compare(peerKey, identity.publicKey) === 0) {
+    throw new RangeError("Cannot pair with yourself: the peer key is your own key");
+  }
+  const pinned = options.mediatorKey === undefined ? null : toPublicKey(options.mediatorKey);
+  const address = typeof options.mediator === "string"
+    ? parseServerAddress(options.mediator, DEFAULT_MEDIATOR_PORT)
+    : options.mediator;
+  const stepMs = options.stepTimeoutMs ?? 10_000;
+  const conn = await openMediator(
+    address,
+    options.families ?? ["v4", "v6"],
+    options.connectTimeoutMs ?? 5000,
+    signal,
+  );
+  const session = new MediatorSession(conn);
+  const refused = (msg: MediatorServerMsg & { type: "error" }, waitMs: number): MediatorError =>
+    msg.code === "timeout" && waitMs > 0
+      ? new PeerNeverCameError(
+        formatPublicKeyText(peerKey),
+        formatPublicKeyText(identity.publicKey),
+        Math.round(waitMs / 1000),
+      )
+      : new MediatorRefusedError(msg.code, msg.message);
+  try {
+    const clientNonce = crypto.getRandomValues(new Uint8Array(MEDIATOR_NONCE_BYTES));
+    const privateAddr = conn.localAddr;
+    await session.send(
+      encodeMediatorClientFrame({
+        type: "hello",
+        version: MEDIATOR_PROTOCOL_VERSION,
+        key: identity.publicKey,
+        peer: peerKey,
+        nonce: clientNonce,
+        privateAddr,
+      }),
+      signal,
+    );
+    const challenge = await session.read(stepMs, signal);
+    if (challenge.type === "error") throw refused(challenge, 0);
+    if (challenge.type !== "challenge") {
+      throw new MediatorConnectionError(`The mediator sent ${challenge.type} instead of challenge`);
+    }
+    const transcript: RegistrationTranscript = {
+      mediatorKey: challenge.mediatorKey,
+      mediatorNonce: challenge.nonce,
+      clientNonce,
+      key: identity.publicKey,
+      peer: peerKey,
+      privateAddr,
+    };
+    if (pinned !== null && compare(pinned, challenge.mediatorKey) !== 0) {
+      throw new MediatorIdentityError(
+        `The mediator's key is ${formatPublicKeyText(challenge.mediatorKey)}, not the expected ` +
+          `${formatPublicKeyText(pinned)}: it is another mediator (or someone in the middle)`,
+      );
+    }
+    if (
+      !(await verifyEd25519(
+        challenge.mediatorKey,
+        challenge.signature,
+        mediatorProofBytes(transcript),
+      ))
+    ) {
+      throw new MediatorIdentityError("The mediator's signature does not verify");
+    }
+    options.onEvent?.({
+      kind: "mediator",
+      mediatorKey: formatPublicKeyText(challenge.mediatorKey),
+      local: conn.localAddr,
+    });
+    await session.send(
+      encodeMediatorClientFrame({
+        type: "register",
+        signature: await signEd25519(identity.privateKey, registrationBytes(transcript)),
+      }),
+      signal,
+    );
+    let reply = await session.read(stepMs, signal);
+    let waitMs = 0;
+    if (reply.type === "registered") {
+      waitMs = Math.min(reply.waitMs, options.waitTimeoutMs ?? 600_000);
+      options.onEvent?.({ kind: "registered", waitMs: reply.waitMs });
+      try {
+        reply = await session.read(waitMs + stepMs, signal);
+      } catch (error) {
+        if (signal?.aborted || !(error instanceof MediatorConnectionError)) throw error;
+        if (!/did not answer/.test(error.message)) throw error;
+        throw new PeerNeverCameError(
+          formatPublicKeyText(peerKey),
+          formatPublicKeyText(identity.publicKey),
+          Math.round(waitMs / 1000),
+          { cause: error },
+        );
+      }
+    }
+    if (reply.type === "error") throw refused(reply, waitMs || 1);
+    if (reply.type !== "paired") {
+      throw new MediatorConnectionError(`The mediator sent ${reply.type} instead of paired`);
+    }
+    const paired: MediatorPairedMsg = reply;
+    if (compare(paired.peer, peerKey) !== 0) {
+      throw new MediatorConnectionError("The mediator paired us with another key than asked");
+    }
+    const peer: FullContact = {
+      private: contactOf(paired.privateAddr),
+      public: contactOf(paired.publicAddr),
+    };
+    options.onEvent?.({ kind: "paired", peer, observed: paired.observed });
+    const close = (): void => session.close();
+    return {
+      conn,
+      mediatorKey: challenge.mediatorKey,
+      peerKey,
+      peer,
+      observed: paired.observed,
+      close,
+      [Symbol.dispose]: close,
+    };
+  } catch (error) {
+    session.close();
+    throw error;
+  }
+}
+
+/**
+ * Connect to the peer with public key `peer` through `mediator`: register, get paired, punch a
+ * direct TCP connection and authenticate it with both keys.
+ *
+ * @throws {MediatorError}s from the mediator step (unreachable, refused, the peer never came,
+ *   ...), `NoDirectPathError` when no direct path forms in time, `PeerKeyMismatchError` /
+ *   `PeerAuthenticationError` when the other end is not the peer.
+ *
+ * @example Two peers on one machine (a mediator on loopback)
+ * ```ts
+ * import { startServer } from "../server/server.ts";
+ * import { silentLogger } from "../server/logger.ts";
+ * import { mediatorPlugin } from "../server/services/mediator.ts";
+ * import { generateIdentity } from "./identity.ts";
+ * import { connect } from "./mediator.ts";
+ * await using server = await startServer({ hostname: "127.0.0.1", gdayPort: null, logger: silentLogger, services: [mediatorPlugin({ port: 0 })] });
+ * const mediator = `127.0.0.1:${server.listeners[0]!.addr.port}`;
+ * const [alice, bob] = await Promise.all([generateIdentity(), generateIdentity()]);
+ * const [a, b] = await Promise.all([
+ *   connect({ identity: alice, peer: bob.text, mediator }),
+ *   connect({ identity: bob, peer: alice.text, mediator }),
+ * ]);
+ * const writer = a.writable.getWriter();
+ * await writer.write(new TextEncoder().encode("hello"));
+ * await writer.close();
+ * const reader = b.readable.getReader();
+ * const { value } = await reader.read();
+ * if (new TextDecoder().decode(value) !== "hello") throw new Error("Bad text");
+ * reader.releaseLock();
+ * await Promise.all([a.close(), b.close()]);
+ * ```
+ */
+export async function connect(options: MediatorConnectOptions): Promise<MediatedConnection> {
+  const { identity, signal } = options;
+  const pairing = await registerWithMediator(options);
+  try {
+    const peerKey = pairing.peerKey;
+    const decides = compare(identity.publicKey, peerKey) < 0;
+    const pairs = punchPairs([pairing.conn.localAddr], pairing.peer);
+    const handshakeMs = options.handshakeTimeoutMs ?? 10_000;
+    const result = await punchTcp<
+      { secure: IdentitySecureConnection; readable: ReadableStream<Uint8Array> }
+    >({
+      pairs,
+      listenFirst: decides,
+      timeoutMs: options.punchTimeoutMs ?? 10_000,
+      signal,
+      authenticate: async (conn, _pair, { signal, claim }) => {
+        const secure = await identityHandshake(conn, {
+          identity,
+          peerKey,
+          context: PIPE_CONTEXT,
+          signal,
+          timeoutMs: handshakeMs,
+        });
+        try {
+          if (decides) {
+            if (!claim()) throw new Error("Another connection won");
+            const writer = secure.writable.getWriter();
+            await writer.write(new Uint8Array([MEDIATOR_SELECT_BYTE]));
+            writer.releaseLock();
+            return { secure, readable: secure.readable };
+          }
+          const readable = await awaitSelection(secure, signal);
+          if (!claim()) throw new Error("Another connection won");
+          return { secure, readable };
+        } catch (error) {
+          await secure.close().catch(() => {});
+          throw error;
+        }
+      },
+    });
+    const { secure, readable } = result.value;
+    const tcp = result.conn;
+    options.onEvent?.({ kind: "connected", remote: result.pair.remote });
+    const close = async (): Promise<void> => {
+      await secure.close().catch(() => {});
+      tcp.close();
+    };
+    return {
+      readable,
+      writable: secure.writable,
+      peerKey: peerKey.slice(),
+      remoteAddr: result.pair.remote,
+      localAddr: tcp.localAddr,
+      path: "direct-tcp",
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  } finally {
+    pairing.close();
+  }
+}
