@@ -5,14 +5,21 @@
  * @module
  */
 
-import type { ConnectionPath, ConnectOptions, PeerConnection } from "../client/connect.ts";
+import type {
+  ConnectionPath,
+  ConnectOptions,
+  PathPolicy,
+  PeerConnection,
+} from "../client/connect.ts";
+import { relayDialer, type RelayTransport } from "../client/relay.ts";
+import { DEFAULT_RELAY_PORT, DEFAULT_RELAY_TLS_PORT } from "../protocol/relay.ts";
 import { formatSocketAddr } from "../protocol/socket_addr.ts";
 import type { FlagSpec, ParsedFlags } from "./flags.ts";
 import { type CliIo, UsageError } from "./io.ts";
 import { serverFlags, serverOptions } from "./commands/server_flags.ts";
 
 /** The paths `--path` accepts. */
-export const DIRECT_PATHS: readonly ConnectionPath[] = ["direct-tcp", "direct-udp"];
+export const DIRECT_PATHS: readonly ConnectionPath[] = ["direct-tcp", "direct-udp", "relay"];
 
 /**
  * The flags of both commands (server flags, `--gday`, `--path`, `--timeout`, `--json`).
@@ -42,6 +49,16 @@ export function transferFlags(): FlagSpec[] {
       }; repeat for several; default: all)`,
     },
     {
+      name: "relay",
+      type: "string",
+      value: "HOST[:PORT]|URL",
+      help:
+        `The relay for when no direct path works (default: the server's host, port ${DEFAULT_RELAY_PORT}, ` +
+        `${DEFAULT_RELAY_TLS_PORT} with --tls; ws:// or wss:// URLs go over WebSocket)`,
+    },
+    { name: "direct-only", type: "boolean", help: "Never use the relay" },
+    { name: "relay-only", type: "boolean", help: "Only use the relay (no hole punching)" },
+    {
       name: "timeout",
       type: "number",
       value: "SECONDS",
@@ -58,7 +75,7 @@ export interface TransferChoice {
   /** Options for `connectPeer` (without `code`, `onCode`, `onEvent`). */
   connect: Pick<
     ConnectOptions,
-    "server" | "tls" | "families" | "mode" | "disable" | "rendezvousTimeoutMs"
+    "server" | "tls" | "families" | "mode" | "disable" | "rendezvousTimeoutMs" | "relay" | "policy"
   >;
   /** `host:port` of the server, for messages. */
   label: string;
@@ -91,17 +108,45 @@ export function transferOptions(values: ParsedFlags["values"], io: CliIo): Trans
     }
   }
   const gday = values.gday === true;
+  if (values["direct-only"] && values["relay-only"]) {
+    throw new UsageError("Give at most one of --direct-only and --relay-only");
+  }
+  const policy: PathPolicy = values["direct-only"]
+    ? "direct-only"
+    : values["relay-only"]
+    ? "relay-only"
+    : "auto";
+  const tls = server.options.tls;
+  const relayText = (values.relay as string | undefined) ??
+    `${formatHost(server.options.server[0]!.hostname)}:${
+      tls ? DEFAULT_RELAY_TLS_PORT : DEFAULT_RELAY_PORT
+    }`;
+  const transport: RelayTransport | undefined = /^wss?:\/\//i.test(relayText)
+    ? undefined
+    : tls
+    ? "tls"
+    : "tcp";
   return {
     connect: {
       ...server.options,
       mode: gday ? "gday" : "native",
       disable: paths.length === 0 ? [] : DIRECT_PATHS.filter((p) => !paths.includes(p)),
       rendezvousTimeoutMs: (values.timeout as number) * 1000,
+      policy,
+      relay: gday || policy === "direct-only"
+        ? undefined
+        : relayDialer({ server: relayText, transport, tls: tls || undefined }),
     },
     label: server.label,
-    hint: server.hint + (gday ? " --gday" : ""),
+    hint: server.hint + (gday ? " --gday" : "") +
+      (values.relay !== undefined ? ` --relay ${values.relay}` : "") +
+      (policy !== "auto" ? ` --${policy}` : ""),
     json: values.json === true,
   };
+}
+
+function formatHost(hostname: string): string {
+  return hostname.includes(":") ? `[${hostname}]` : hostname;
 }
 
 /**
