@@ -155,12 +155,28 @@ export function sealChunk(
       `Chunk plaintext is ${plaintext.length} bytes, the maximum is ${MAX_CHUNK_PLAINTEXT}`,
     );
   }
-  const nonce = chunkNonce(counter);
-  const length = plaintext.length + TAG_BYTES;
-  const chunk = new Uint8Array(CHUNK_HEADER_BYTES + length);
-  new DataView(chunk.buffer).setUint32(0, (final ? FINAL_FLAG : 0) + length, false);
-  sealInto(key, nonce, plaintext, chunk.subarray(0, CHUNK_HEADER_BYTES), chunk, CHUNK_HEADER_BYTES);
+  const chunk = new Uint8Array(CHUNK_HEADER_BYTES + plaintext.length + TAG_BYTES);
+  sealChunkInto(key, counter, plaintext, final, chunk, 0);
   return chunk;
+}
+
+/** Seal one chunk into `out` at `offset` (room for header, plaintext and tag is the caller's). */
+function sealChunkInto(
+  key: Uint8Array,
+  counter: number,
+  plaintext: Uint8Array,
+  final: boolean,
+  out: Uint8Array,
+  offset: number,
+): void {
+  const length = plaintext.length + TAG_BYTES;
+  new DataView(out.buffer, out.byteOffset).setUint32(
+    offset,
+    (final ? FINAL_FLAG : 0) + length,
+    false,
+  );
+  const header = out.subarray(offset, offset + CHUNK_HEADER_BYTES);
+  sealInto(key, chunkNonce(counter), plaintext, header, out, offset + CHUNK_HEADER_BYTES);
 }
 
 /**
@@ -228,6 +244,27 @@ export class NativeChunkSealer implements ChunkSealer {
   /** Encrypt a data chunk. */
   seal(plaintext: Uint8Array): Uint8Array {
     return this.#next(plaintext, false);
+  }
+
+  /** Encrypt several data chunks back to back into one buffer. */
+  sealMany(plaintexts: readonly Uint8Array[]): Uint8Array {
+    if (this.#ended) throw new TypeError("Cannot seal a chunk after the final chunk");
+    let total = 0;
+    for (const p of plaintexts) {
+      if (p.length > MAX_CHUNK_PLAINTEXT) {
+        throw new RangeError(
+          `Chunk plaintext is ${p.length} bytes, the maximum is ${MAX_CHUNK_PLAINTEXT}`,
+        );
+      }
+      total += CHUNK_HEADER_BYTES + p.length + TAG_BYTES;
+    }
+    const out = new Uint8Array(total);
+    let offset = 0;
+    for (const p of plaintexts) {
+      sealChunkInto(this.#key, this.#counter++, p, false, out, offset);
+      offset += CHUNK_HEADER_BYTES + p.length + TAG_BYTES;
+    }
+    return out;
   }
 
   /** Encrypt the empty final chunk; nothing can be sealed after it. */
