@@ -6,6 +6,7 @@
  * @module
  */
 
+import { prependStream } from "../net/prepend.ts";
 import { lookup } from "node:dns/promises";
 import { deadline, DeadlineError } from "../async/deadline.ts";
 import { FrameReader, LENGTH_PREFIX_BYTES } from "../framing/length_prefixed.ts";
@@ -332,33 +333,6 @@ export function protocolErrorFor(error: unknown): BrokerError {
   );
 }
 
-/** Put `first` back in front of the rest of `reader`. */
-function unshift(
-  first: Uint8Array,
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-): ReadableStream<Uint8Array> {
-  let pending: Uint8Array | null = first.length > 0 ? first : null;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (pending !== null) {
-        controller.enqueue(pending);
-        pending = null;
-        return;
-      }
-      try {
-        const { value, done } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      } catch (error) {
-        controller.error(error);
-      }
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  });
-}
-
 /** Options for {@linkcode exchangeHello}. */
 export interface HelloOptions {
   /** Give up after this long. @default {5000} */
@@ -447,7 +421,7 @@ export async function exchangeHello(
       "The peer that answered is not the one the broker introduced (wrong hello)",
     );
   }
-  return unshift(bytes.slice(end), reader);
+  return prependStream(bytes.slice(end), reader);
 }
 
 /**

@@ -22,6 +22,7 @@
  * @module
  */
 
+import { awaitSelection } from "./paths.ts";
 import { lookup } from "node:dns/promises";
 import { abortable } from "../async/abortable.ts";
 import { FrameReader } from "../framing/length_prefixed.ts";
@@ -44,7 +45,6 @@ import type { Contact, FullContact } from "../protocol/gday.ts";
 import { parseIpv4, parseIpv6, type SocketAddr } from "../protocol/socket_addr.ts";
 import { punchPairs } from "../punch/candidates.ts";
 import { punchTcp } from "../punch/tcp.ts";
-import { HandshakeError } from "../secure/errors.ts";
 import {
   identityHandshake,
   type IdentityKeyPair,
@@ -270,52 +270,6 @@ function contactOf(addr: SocketAddr | null): Contact {
     v4: addr?.family === "v4" ? addr : null,
     v6: addr?.family === "v6" ? addr : null,
   };
-}
-
-/** Put `first` back in front of the rest of `reader`. */
-function unshift(
-  first: Uint8Array,
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-): ReadableStream<Uint8Array> {
-  let pending: Uint8Array | null = first.length > 0 ? first : null;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (pending !== null) {
-        controller.enqueue(pending);
-        pending = null;
-        return;
-      }
-      const { value, done } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  });
-}
-
-/** Read the deciding peer's selection byte; returns the rest of the stream. */
-async function awaitSelection(
-  secure: IdentitySecureConnection,
-  signal: AbortSignal,
-): Promise<ReadableStream<Uint8Array>> {
-  const reader = secure.readable.getReader();
-  const onAbort = (): void => void reader.cancel(signal.reason).catch(() => {});
-  signal.addEventListener("abort", onAbort, { once: true });
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) throw new HandshakeError("The peer closed this connection (it picked another)");
-      if (value.length === 0) continue;
-      if (value[0] !== MEDIATOR_SELECT_BYTE) {
-        throw new HandshakeError("The peer sent an unexpected selection byte");
-      }
-      return unshift(value.subarray(1), reader);
-    }
-  } finally {
-    signal.removeEventListener("abort", onAbort);
-  }
 }
 
 /** The mediator conversation over one connection. */
@@ -597,7 +551,7 @@ export async function connect(options: MediatorConnectOptions): Promise<Mediated
             writer.releaseLock();
             return { secure, readable: secure.readable };
           }
-          const readable = await awaitSelection(secure, signal);
+          const readable = await awaitSelection(secure, signal, MEDIATOR_SELECT_BYTE);
           if (!claim()) throw new Error("Another connection won");
           return { secure, readable };
         } catch (error) {

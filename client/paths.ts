@@ -13,6 +13,7 @@
  */
 
 import type { Duplex } from "../net/duplex.ts";
+import { prependStream } from "../net/prepend.ts";
 import { quicAccept, quicConnect, type QuicStream } from "../net/quic.ts";
 import { quicCertificateFromSecret } from "../net/quic_cert.ts";
 import type { SocketAddr } from "../protocol/socket_addr.ts";
@@ -107,33 +108,22 @@ export interface Established {
   closeTransport(): void | Promise<void>;
 }
 
-/** Put `first` back in front of the rest of a stream. */
-function unshift(
-  first: Uint8Array,
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-): ReadableStream<Uint8Array> {
-  let pending: Uint8Array | null = first.length > 0 ? first : null;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (pending !== null) {
-        controller.enqueue(pending);
-        pending = null;
-        return;
-      }
-      const { value, done } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  });
-}
-
-/** Read the creator's selection byte (joiner, native mode); returns the remaining stream. */
-async function awaitSelection(
-  secure: SecureConnection,
+/**
+ * Read the deciding peer's selection byte from `secure.readable` and return the rest of the
+ * stream. Throws when the peer closes the connection (it picked another) or sends another byte.
+ *
+ * @example
+ * ```ts
+ * import { awaitSelection, SELECT_BYTE } from "./paths.ts";
+ * const readable = ReadableStream.from([new Uint8Array([SELECT_BYTE, 42])]);
+ * const rest = await awaitSelection({ readable }, new AbortController().signal);
+ * if ((await new Response(rest).bytes()).join() !== "42") throw new Error("Lost the data");
+ * ```
+ */
+export async function awaitSelection(
+  secure: { readonly readable: ReadableStream<Uint8Array> },
   signal: AbortSignal,
+  selectByte: number = SELECT_BYTE,
 ): Promise<ReadableStream<Uint8Array>> {
   const reader = secure.readable.getReader();
   const onAbort = (): void => void reader.cancel(signal.reason).catch(() => {});
@@ -144,10 +134,10 @@ async function awaitSelection(
       if (signal.aborted) throw signal.reason;
       if (done) throw new HandshakeError("The peer closed this connection (it picked another)");
       if (value.length === 0) continue;
-      if (value[0] !== SELECT_BYTE) {
+      if (value[0] !== selectByte) {
         throw new HandshakeError("The peer sent an unexpected selection byte");
       }
-      return unshift(value.subarray(1), reader);
+      return prependStream(value.subarray(1), reader);
     }
   } finally {
     signal.removeEventListener("abort", onAbort);

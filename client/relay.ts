@@ -30,6 +30,7 @@
  * @module
  */
 
+import { prependStream } from "../net/prepend.ts";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import {
@@ -253,29 +254,6 @@ function target(options: RelayConnectOptions): { transport: RelayTransport; wher
   return { transport, where: `${transport}://${formatServerAddress(addr)}${RELAY_WS_PATH}` };
 }
 
-/** A fresh stream of what `reader` still has, `first` (if any) in front. */
-function prepend(
-  first: Uint8Array | null,
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-): ReadableStream<Uint8Array> {
-  let pending = first;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (pending !== null) {
-        controller.enqueue(pending);
-        pending = null;
-        return;
-      }
-      const { value, done } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-}
-
 /** Turn a status other than `waiting` / `paired` into the error to throw. */
 function statusError(status: RelayStatus & { status: "error" }, waitMs: number): RelayError {
   return status.code === "timeout"
@@ -431,7 +409,7 @@ async function overTcp(
       if (status.status === "error") throw statusError(status, waitMs);
       // Paired: hand over the stream, with any bytes of the peer that came with the status.
       return {
-        readable: prepend(buffered.length > 0 ? buffered.slice() : null, reader),
+        readable: prependStream(buffered.length > 0 ? buffered.slice() : null, reader),
         writable: conn.writable,
         transport,
         server: where,
