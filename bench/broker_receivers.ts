@@ -21,6 +21,7 @@
  * @module
  */
 
+import { freePort, waitForPort } from "./process.ts";
 import { dialBroker, listenBroker } from "../client/broker.ts";
 import { encodeBrokerFrame } from "../protocol/broker.ts";
 import { type BenchSection, fmt, machineLine, percentile } from "./report.ts";
@@ -61,23 +62,6 @@ export interface BrokerBenchResult {
   dialMs: number[];
   /** Plain loopback TCP connect times, ms, sorted. */
   connectMs: number[];
-}
-
-function freePort(): number {
-  using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  return l.addr.port;
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error(`Nothing listens on ${port}`);
 }
 
 async function rssMb(pid: number): Promise<number> {

@@ -7,44 +7,10 @@
  * @module
  */
 
+import { freePort, withProcess } from "./process.ts";
 import { baselinePair, gdayExchange, type LoadResult, runLoad } from "./load.ts";
 import { type BenchSection, fmt, machineLine, percentile } from "./report.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
-
-function freePort(): number {
-  using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  return (l.addr as Deno.NetAddr).port;
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error(`Nothing listens on ${port}`);
-}
-
-async function withProcess<T>(args: string[], port: number, fn: () => Promise<T>): Promise<T> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: ROOT,
-    stdout: "null",
-    stderr: "null",
-    stdin: "null",
-  }).spawn();
-  try {
-    await waitForPort(port);
-    return await fn();
-  } finally {
-    child.kill("SIGTERM");
-    await child.status;
-  }
-}
 
 /** Options of the benchmark. */
 export interface GdayBenchOptions {

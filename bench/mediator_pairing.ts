@@ -18,6 +18,7 @@
  * @module
  */
 
+import { freePort, waitForPort } from "./process.ts";
 import { timingSafeEqual } from "node:crypto";
 import { SERVER_FLAGS } from "../cli/server_main.ts";
 import { generateIdentity, type Identity } from "../client/identity.ts";
@@ -43,23 +44,6 @@ import { type BenchSection, fmt, machineLine, percentile } from "./report.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const enc = new TextEncoder();
-
-function freePort(): number {
-  using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  return (l.addr as Deno.NetAddr).port;
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error(`Nothing listens on ${port}`);
-}
 
 /** A framed native client connection, as lean as possible. */
 class Lean {

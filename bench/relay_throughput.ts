@@ -20,6 +20,7 @@
  * @module
  */
 
+import { freePort, waitForPort } from "./process.ts";
 import { relayConnect, type RelayTransport } from "../client/relay.ts";
 import type { Duplex } from "../net/duplex.ts";
 import { type BenchSection, fmt, machineLine } from "./report.ts";
@@ -47,23 +48,6 @@ export interface RelayBenchResult extends BenchSection {
   relayWsMBps: number;
   /** `relayMBps / directMBps` (target ≥ 0.5). */
   ratio: number;
-}
-
-function freePort(): number {
-  using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  return (l.addr as Deno.NetAddr).port;
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error(`Nothing listens on ${port}`);
 }
 
 /** A socket as streams, as `client/relay.ts` adapts its own (half-close, BYOB reads). */
