@@ -26,6 +26,7 @@ import { type ContactExchange, exchangeContacts, type ExchangeOptions } from "./
 import { RoomTakenError } from "./errors.ts";
 import { formatPeerCode, parsePeerCode, type PeerCode, randomPeerCode } from "./peer_code.ts";
 import { type ConnectionPath, PathStats } from "./path_stats.ts";
+import type { RelayDialed } from "./relay.ts";
 import {
   Arbiter,
   type Established,
@@ -48,18 +49,15 @@ export type ConnectEvent =
   | { kind: "path-failed"; path: ConnectionPath; error: unknown }
   | { kind: "connected"; path: ConnectionPath; remote: SocketAddr };
 
-/** How to reach the relay: a function that returns a raw byte stream to the peer. */
+/**
+ * How to reach the relay: a function that opens a raw byte stream to the peer through it, given
+ * the (stretched) secret and the room context to derive the circuit token from
+ * (`relayDialer` in `./relay.ts` makes one).
+ */
 export type RelayDialer = (
   token: { secret: Uint8Array; context: Uint8Array },
   signal: AbortSignal,
-) => Promise<
-  {
-    duplex: import("../net/duplex.ts").Duplex;
-    remoteAddr: SocketAddr;
-    localAddr: SocketAddr;
-    close(): void;
-  }
->;
+) => Promise<RelayDialed>;
 
 /** Options for {@linkcode connectPeer}. */
 export interface ConnectOptions
