@@ -22,9 +22,12 @@
  * @module
  */
 
-import { awaitSelection } from "./paths.ts";
-import { lookup } from "node:dns/promises";
 import { abortable } from "../async/abortable.ts";
+import { Arbiter, awaitSelection } from "./paths.ts";
+import type { RelayDialer } from "./connect.ts";
+import { delay } from "../async/delay.ts";
+import type { Duplex } from "../net/duplex.ts";
+import { lookup } from "node:dns/promises";
 import { FrameReader } from "../framing/length_prefixed.ts";
 import { connectTcp, type TcpConnection } from "../net/tcp.ts";
 import {
@@ -97,6 +100,16 @@ export interface MediatorConnectOptions {
   waitTimeoutMs?: number;
   /** How long to punch, in ms (gday: 10 s). @default {10000} */
   punchTimeoutMs?: number;
+  /**
+   * The relay, for when no direct path forms (`relayDialer` from `./relay.ts`). The circuit token
+   * comes from both public keys; the pipe stays authenticated and encrypted by the two keys, so
+   * the relay sees only ciphertext.
+   */
+  relay?: RelayDialer;
+  /** Start the relay this long after punching, if no direct path has won yet. @default {1500} */
+  relayGraceMs?: number;
+  /** Which paths to try (as `connectPeer`'s). @default {"auto"} */
+  policy?: "auto" | "direct-only" | "relay-only";
   /** The pipe handshake's time limit, in ms. @default {10000} */
   handshakeTimeoutMs?: number;
   /** Told about each step. */
@@ -118,7 +131,7 @@ export interface MediatedConnection extends AsyncDisposable {
   /** This side's address on this connection. */
   readonly localAddr: SocketAddr;
   /** How the peers are connected. */
-  readonly path: "direct-tcp";
+  readonly path: "direct-tcp" | "relay";
   /** Close both directions at once. */
   close(): Promise<void>;
 }
@@ -128,6 +141,8 @@ export const MEDIATOR_SELECT_BYTE = 0x01;
 
 /** The context the pipe handshake binds the session to. */
 const PIPE_CONTEXT = new TextEncoder().encode("peerlink/mediator pipe");
+/** The relay circuit context of a mediated pair (with both public keys as the secret). */
+const RELAY_CONTEXT = new TextEncoder().encode("peerlink/mediator relay");
 
 /** Local ports tried before giving up on binding one. */
 const BIND_ATTEMPTS = 16;
@@ -521,63 +536,133 @@ export async function registerWithMediator(options: RegisterOptions): Promise<Me
  * ```
  */
 export async function connect(options: MediatorConnectOptions): Promise<MediatedConnection> {
-  const { identity, signal } = options;
+  const { identity } = options;
   const pairing = await registerWithMediator(options);
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   try {
     const peerKey = pairing.peerKey;
     const decides = compare(identity.publicKey, peerKey) < 0;
-    const pairs = punchPairs([pairing.conn.localAddr], pairing.peer);
     const handshakeMs = options.handshakeTimeoutMs ?? 10_000;
-    const result = await punchTcp<
-      { secure: IdentitySecureConnection; readable: ReadableStream<Uint8Array> }
-    >({
-      pairs,
-      listenFirst: decides,
-      timeoutMs: options.punchTimeoutMs ?? 10_000,
-      signal,
-      authenticate: async (conn, _pair, { signal, claim }) => {
-        const secure = await identityHandshake(conn, {
-          identity,
-          peerKey,
-          context: PIPE_CONTEXT,
-          signal,
-          timeoutMs: handshakeMs,
-        });
-        try {
-          if (decides) {
-            if (!claim()) throw new Error("Another connection won");
-            const writer = secure.writable.getWriter();
-            await writer.write(new Uint8Array([MEDIATOR_SELECT_BYTE]));
-            writer.releaseLock();
-            return { secure, readable: secure.readable };
-          }
-          const readable = await awaitSelection(secure, signal, MEDIATOR_SELECT_BYTE);
-          if (!claim()) throw new Error("Another connection won");
-          return { secure, readable };
-        } catch (error) {
-          await secure.close().catch(() => {});
-          throw error;
+    const arbiter = new Arbiter();
+    /** Authenticate by both keys, then agree on this connection (the smaller key decides). */
+    const secureAndSelect = async (
+      transport: Duplex,
+      signal: AbortSignal,
+      claim: () => boolean,
+    ): Promise<{ secure: IdentitySecureConnection; readable: ReadableStream<Uint8Array> }> => {
+      const token = {};
+      const win = (): boolean => {
+        if (!arbiter.claim(token)) return false;
+        if (claim()) return true;
+        arbiter.release(token);
+        return false;
+      };
+      const secure = await identityHandshake(transport, {
+        identity,
+        peerKey,
+        context: PIPE_CONTEXT,
+        signal,
+        timeoutMs: handshakeMs,
+      });
+      try {
+        if (decides) {
+          if (!win()) throw new Error("Another connection won");
+          const writer = secure.writable.getWriter();
+          await writer.write(new Uint8Array([MEDIATOR_SELECT_BYTE]));
+          writer.releaseLock();
+          return { secure, readable: secure.readable };
         }
-      },
-    });
-    const { secure, readable } = result.value;
-    const tcp = result.conn;
-    options.onEvent?.({ kind: "connected", remote: result.pair.remote });
+        const readable = await awaitSelection(secure, signal, MEDIATOR_SELECT_BYTE);
+        if (!win()) throw new Error("Another connection won");
+        return { secure, readable };
+      } catch (error) {
+        await secure.close().catch(() => {});
+        throw error;
+      }
+    };
+    type Won = {
+      secure: IdentitySecureConnection;
+      readable: ReadableStream<Uint8Array>;
+      path: "direct-tcp" | "relay";
+      remoteAddr: SocketAddr;
+      localAddr: SocketAddr;
+      closeTransport(): void;
+    };
+    const direct = async (): Promise<Won> => {
+      const result = await punchTcp({
+        pairs: punchPairs([pairing.conn.localAddr], pairing.peer),
+        listenFirst: decides,
+        timeoutMs: options.punchTimeoutMs ?? 10_000,
+        signal,
+        authenticate: (conn, _pair, { signal, claim }) => secureAndSelect(conn, signal, claim),
+      });
+      return {
+        ...result.value,
+        path: "direct-tcp",
+        remoteAddr: result.pair.remote,
+        localAddr: result.conn.localAddr,
+        closeTransport: () => result.conn.close(),
+      };
+    };
+    const relayed = async (relay: RelayDialer): Promise<Won> => {
+      if (options.policy !== "relay-only") await delay(options.relayGraceMs ?? 1500, { signal });
+      const [low, high] = compare(identity.publicKey, peerKey) < 0
+        ? [identity.publicKey, peerKey]
+        : [peerKey, identity.publicKey];
+      const link = await relay({
+        secret: new Uint8Array([...low, ...high]),
+        context: RELAY_CONTEXT,
+      }, signal);
+      try {
+        const won = await secureAndSelect(link.duplex, signal, () => true);
+        return {
+          ...won,
+          path: "relay",
+          remoteAddr: link.remoteAddr,
+          localAddr: link.localAddr,
+          closeTransport: () => link.close(),
+        };
+      } catch (error) {
+        link.close();
+        throw error;
+      }
+    };
+    const policy = options.policy ?? "auto";
+    if (policy === "relay-only" && !options.relay) {
+      throw new TypeError("The relay-only policy needs a relay (the relay option)");
+    }
+    const attempts = [
+      ...(policy !== "relay-only" ? [direct()] : []),
+      ...(options.relay && policy !== "direct-only" ? [relayed(options.relay)] : []),
+    ];
+    let winner: Won;
+    try {
+      winner = await Promise.any(attempts);
+    } catch (error) {
+      const errors = (error as AggregateError).errors ?? [error];
+      throw errors.find((e) => !(e instanceof DOMException && e.name === "AbortError")) ??
+        errors[0];
+    }
+    stop.abort(new Error("Another path won"));
+    for (const attempt of attempts) attempt.catch(() => {});
+    options.onEvent?.({ kind: "connected", remote: winner.remoteAddr });
     const close = async (): Promise<void> => {
-      await secure.close().catch(() => {});
-      tcp.close();
+      await winner.secure.close().catch(() => {});
+      winner.closeTransport();
     };
     return {
-      readable,
-      writable: secure.writable,
+      readable: winner.readable,
+      writable: winner.secure.writable,
       peerKey: peerKey.slice(),
-      remoteAddr: result.pair.remote,
-      localAddr: tcp.localAddr,
-      path: "direct-tcp",
+      remoteAddr: winner.remoteAddr,
+      localAddr: winner.localAddr,
+      path: winner.path,
       close,
       [Symbol.asyncDispose]: close,
     };
   } finally {
+    stop.abort(new Error("Connection attempt over"));
     pairing.close();
   }
 }

@@ -8,6 +8,9 @@
 
 import { IdentityFileError, loadIdentity, toPublicKey } from "../../client/identity.ts";
 import { connect, type MediatorFamily } from "../../client/mediator.ts";
+import { relayDialer } from "../../client/relay.ts";
+import { parseServerAddress } from "../../client/server_address.ts";
+import { DEFAULT_RELAY_PORT } from "../../protocol/relay.ts";
 import { MediatorError } from "../../client/mediator_errors.ts";
 import { formatPublicKeyText } from "../../protocol/mediator.ts";
 import { formatSocketAddr } from "../../protocol/socket_addr.ts";
@@ -46,6 +49,15 @@ const FLAGS: readonly FlagSpec[] = [
     value: "PUBKEY",
     help: "Refuse any mediator but the one with this public key",
   },
+  {
+    name: "relay",
+    type: "string",
+    value: "HOST[:PORT]|URL",
+    help:
+      `The relay for when no direct path works (default: the mediator's host, port ${DEFAULT_RELAY_PORT})`,
+  },
+  { name: "direct-only", type: "boolean", help: "Never use the relay" },
+  { name: "relay-only", type: "boolean", help: "Only use the relay (no hole punching)" },
   { name: "ipv4", short: "4", type: "boolean", help: "Reach the mediator over IPv4 only" },
   { name: "ipv6", short: "6", type: "boolean", help: "Reach the mediator over IPv6 only" },
   {
@@ -65,6 +77,12 @@ const FLAGS: readonly FlagSpec[] = [
     help: "Give up making the direct connection after this long",
   },
 ];
+
+/** The host part of a `host[:port]` mediator address, bracketed when IPv6. */
+function mediatorHost(mediator: string): string {
+  const { hostname } = parseServerAddress(mediator, 2312);
+  return hostname.includes(":") ? `[${hostname}]` : hostname;
+}
 
 const USAGE = `Connect to a peer by public key through a mediator, and pipe stdin/stdout to it.
 
@@ -159,10 +177,15 @@ export async function pairCommand(args: readonly string[], io: PairIo): Promise<
       families,
       waitTimeoutMs: (values.timeout as number) * 1000,
       punchTimeoutMs: (values["punch-timeout"] as number) * 1000,
+      relay: values["direct-only"] ? undefined : relayDialer({
+        server: (values.relay as string | undefined) ??
+          `${mediatorHost(mediator)}:${DEFAULT_RELAY_PORT}`,
+      }),
+      policy: values["direct-only"] ? "direct-only" : values["relay-only"] ? "relay-only" : "auto",
       signal: io.signal,
       onEvent: (event) => {
         if (event.kind === "registered") io.err("Registered; waiting for your peer...\n");
-        if (event.kind === "paired") io.err("Paired; connecting directly...\n");
+        if (event.kind === "paired") io.err("Paired; connecting...\n");
       },
     });
   } catch (error) {
@@ -179,7 +202,11 @@ export async function pairCommand(args: readonly string[], io: PairIo): Promise<
     }
     throw error;
   }
-  io.err(`Connected to ${formatPublicKeyText(peer)} at ${formatSocketAddr(conn.remoteAddr)}\n`);
+  io.err(
+    `Connected to ${formatPublicKeyText(peer)} at ${
+      formatSocketAddr(conn.remoteAddr)
+    } over ${conn.path}\n`,
+  );
   const stdin = io.stdin ?? Deno.stdin.readable;
   const stdout = (io.stdout ?? Deno.stdout.writable).getWriter();
   const stop = new AbortController();
