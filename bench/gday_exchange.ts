@@ -11,7 +11,6 @@ import { freePort, withProcess } from "./process.ts";
 import { baselinePair, gdayExchange, type LoadResult, runLoad } from "./load.ts";
 import { type BenchSection, fmt, machineLine, percentile } from "./report.ts";
 
-
 /** Options of the benchmark. */
 export interface GdayBenchOptions {
   /** Concurrent pairs. @default {200} */

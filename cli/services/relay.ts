@@ -6,7 +6,7 @@
  * @module
  */
 
-import { DEFAULT_RELAY_PORT, DEFAULT_RELAY_TLS_PORT, RELAY_WS_PATH } from "../../protocol/relay.ts";
+import { DEFAULT_RELAY_PORT, DEFAULT_RELAY_TLS_PORT } from "../../protocol/relay.ts";
 import { DEFAULT_RELAY_LIMITS, relayPlugin } from "../../server/services/relay.ts";
 import { UsageError } from "../io.ts";
 import type { CliService } from "../server_services.ts";
