@@ -9,6 +9,7 @@
  * @module
  */
 
+import { spawnLabServer } from "../lab/harness.ts";
 import { Lab, type LabProcess, skipReason } from "../lab/mod.ts";
 import { type BenchSection, fmt, machineLine, percentile } from "./report.ts";
 
@@ -91,20 +92,10 @@ export async function benchPipeConnect(
     };
   }
   await using lab = await Lab.create({ a: "cone", b: "cone" });
-  await using server = lab.spawn("server", [
-    "sh",
-    "-c",
-    'exec "$@" 2>&1',
-    "sh",
-    DENO,
-    "run",
-    "-A",
-    `${ROOT}server.ts`,
-    "--log-format",
-    "json",
+  await using server = spawnLabServer(lab, [
     "--rate-limit",
     "0",
-  ], { cwd: ROOT });
+  ]);
   await server.waitForLine(/"event":"listening","service":"gday"/, { timeoutMs: 60_000 });
   const both = [lab.server.v4, `[${lab.server.v6}]`];
   const all: PipeSeries[] = [

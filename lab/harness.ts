@@ -11,8 +11,75 @@ import type { LabProcess } from "./process.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
+/** A `listening` log line of `server.ts`. */
+export interface ListeningEvent {
+  /** The service, e.g. `"gday"`. */
+  service: string;
+  /** `"tcp"`, `"tls"`, `"udp"`, ... */
+  transport: string;
+  /** The bound address, e.g. `"198.51.100.10:2310"`. */
+  addr: string;
+  /** Its port. */
+  port: number;
+}
+
 /**
- * Start `server.ts` in the lab's server namespace; resolves once `listeners` listeners are up.
+ * Spawn `server.ts` (JSON logs) in the lab's server namespace, its log (stderr) on the process's
+ * stdout so tests can wait for lines.
+ *
+ * @example
+ * ```ts ignore
+ * await using server = spawnLabServer(lab, ["--relay-port", "2316"]);
+ * await waitForListener(server, "relay");
+ * ```
+ */
+export function spawnLabServer(lab: Lab, args: readonly string[] = []): LabProcess {
+  return lab.spawn("server", [
+    "sh",
+    "-c",
+    'exec "$@" 2>&1',
+    "sh",
+    Deno.execPath(),
+    "run",
+    "-A",
+    `${ROOT}server.ts`,
+    "--log-format",
+    "json",
+    ...args,
+  ], { cwd: ROOT });
+}
+
+/**
+ * Wait for the server's next `listening` line (of `service`, when given) and return it.
+ *
+ * @example
+ * ```ts ignore
+ * const { port } = await waitForListener(server, "mediator");
+ * ```
+ */
+export async function waitForListener(
+  server: LabProcess,
+  service?: string,
+  timeoutMs = 60_000,
+): Promise<ListeningEvent> {
+  const line = await server.waitForLine(
+    (l) =>
+      l.includes('"event":"listening"') &&
+      (service === undefined || l.includes(`"service":"${service}"`)),
+    { timeoutMs },
+  );
+  const event = JSON.parse(line);
+  return {
+    service: event.service,
+    transport: event.transport,
+    addr: event.addr,
+    port: Number(event.addr.slice(event.addr.lastIndexOf(":") + 1)),
+  };
+}
+
+/**
+ * Start `server.ts` (no rate limit) in the lab's server namespace; resolves once `listeners`
+ * listeners are up.
  *
  * @example
  * ```ts ignore
@@ -24,14 +91,8 @@ export async function startLabServer(
   args: string[] = [],
   listeners = 1,
 ): Promise<LabProcess> {
-  const server = lab.spawn("server", [
-    "sh",
-    "-c",
-    `exec deno run -A ${ROOT}server.ts --log-format json --rate-limit 0 ${args.join(" ")} 2>&1`,
-  ]);
-  for (let i = 0; i < listeners; i++) {
-    await server.waitForLine((line) => line.includes('"event":"listening"'), { timeoutMs: 30_000 });
-  }
+  const server = spawnLabServer(lab, ["--rate-limit", "0", ...args]);
+  for (let i = 0; i < listeners; i++) await waitForListener(server, undefined, 30_000);
   return server;
 }
 

@@ -17,6 +17,7 @@
  *   mapping whose only reply was a RST: step 12 cannot pass, the fallback connects.
  */
 
+import { spawnLabServer } from "../lab/harness.ts";
 import assert from "node:assert/strict";
 import { Lab, type LabProcess, type RouterKind, skipReason } from "../lab/mod.ts";
 
@@ -52,17 +53,7 @@ async function run(s: Scenario): Promise<void> {
     }
   }
   const broker = lab.server.v4;
-  await using server = lab.spawn("server", [
-    "sh",
-    "-c",
-    'exec "$@" 2>&1',
-    "sh",
-    DENO,
-    "run",
-    "-A",
-    `${ROOT}server.ts`,
-    "--log-format",
-    "json",
+  await using server = spawnLabServer(lab, [
     "--host",
     broker,
     "--gday-port",
@@ -70,7 +61,7 @@ async function run(s: Scenario): Promise<void> {
     "--no-stun",
     "--broker-port",
     String(PORT),
-  ], { cwd: ROOT });
+  ]);
   await server.waitForLine(/"event":"listening","service":"broker"/, {
     timeoutMs: STEP_TIMEOUT_MS,
   });

@@ -5,6 +5,7 @@
  * (every registration expired, every pairing released). Root only; skipped otherwise.
  */
 
+import { spawnLabServer } from "../lab/harness.ts";
 import assert from "node:assert/strict";
 import { Lab, type LabNode, type LabProcess, skipReason } from "../lab/mod.ts";
 
@@ -130,17 +131,7 @@ Deno.test({
   ignore,
   async fn() {
     await using lab = await Lab.create({ a: "cone", b: "cone", ipv6: false });
-    await using server = lab.spawn("server", [
-      "sh",
-      "-c",
-      'exec "$@" 2>&1',
-      "sh",
-      DENO,
-      "run",
-      "-A",
-      `${ROOT}server.ts`,
-      "--log-format",
-      "json",
+    await using server = spawnLabServer(lab, [
       "--host",
       lab.server.v4,
       "--gday-port",
@@ -150,7 +141,7 @@ Deno.test({
       String(CHAT_PORT),
       "--chat-idle-timeout",
       String(IDLE_S),
-    ], { cwd: ROOT });
+    ]);
     const log = new ServerLog(server);
     await log.until(
       (events) => events.some((e) => e.event === "listening" && e.service === "chat"),

@@ -4,6 +4,7 @@
  * Skipped (with a message) when the lab is unavailable (not root, no `ip`/`nft`).
  */
 
+import { spawnLabServer } from "../lab/harness.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { Lab, type LabProcess, type RouterKind, skipReason } from "../lab/mod.ts";
@@ -19,20 +20,10 @@ const STEP_TIMEOUT_MS = 60_000;
 
 /** `server.ts` in the server namespace on its default gday port, stderr (the log) on stdout. */
 async function startServer(lab: Lab): Promise<LabProcess> {
-  const proc = lab.spawn("server", [
-    "sh",
-    "-c",
-    'exec "$@" 2>&1',
-    "sh",
-    DENO,
-    "run",
-    "-A",
-    `${ROOT}server.ts`,
-    "--log-format",
-    "json",
+  const proc = spawnLabServer(lab, [
     "--rate-limit",
     "0",
-  ], { cwd: ROOT });
+  ]);
   await proc.waitForLine(/"event":"listening","service":"gday"/, { timeoutMs: STEP_TIMEOUT_MS });
   return proc;
 }

@@ -4,6 +4,7 @@
  * (`client.ts pair`, `server.ts --mediator-port`, as people run them).
  */
 
+import { spawnLabServer } from "../lab/harness.ts";
 import assert from "node:assert/strict";
 import { runClient } from "../cli/main.ts";
 import { Lab, type LabProcess, skipReason } from "../lab/mod.ts";
@@ -32,21 +33,11 @@ async function keygen(path: string): Promise<string> {
 
 /** `server.ts` with a mediator in the server namespace; resolves with the mediator's port. */
 async function startMediator(lab: Lab): Promise<{ proc: LabProcess; port: number }> {
-  const proc = lab.spawn("server", [
-    "sh",
-    "-c",
-    'exec "$@" 2>&1',
-    "sh",
-    DENO,
-    "run",
-    "-A",
-    `${ROOT}server.ts`,
-    "--log-format",
-    "json",
+  const proc = spawnLabServer(lab, [
     ...freePortArgs(),
     "--mediator-port",
     "0",
-  ], { cwd: ROOT });
+  ]);
   const line = await proc.waitForLine(/"event":"listening","service":"mediator"/, {
     timeoutMs: STEP_TIMEOUT_MS,
   });

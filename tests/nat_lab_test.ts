@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnLabServer } from "../lab/harness.ts";
 import { Lab, type LabNode, type LabProcess, skipReason } from "../lab/mod.ts";
 
 const reason = await skipReason();
@@ -22,22 +23,12 @@ interface FamilyJson {
 
 /** `server.ts` in the lab's server namespace, stderr (the log) on stdout; waits for STUN. */
 async function startServer(lab: Lab, args: string[], stunSockets: number): Promise<LabProcess> {
-  const proc = lab.spawn("server", [
-    "sh",
-    "-c",
-    'exec "$@" 2>&1',
-    "sh",
-    DENO,
-    "run",
-    "-A",
-    `${ROOT}server.ts`,
-    "--log-format",
-    "json",
+  const proc = spawnLabServer(lab, [
     "--gday-port",
     "0",
     "--no-relay",
     ...args,
-  ], { cwd: ROOT });
+  ]);
   for (let i = 0; i < stunSockets; i++) {
     await proc.waitForLine(/"event":"listening","service":"stun"/, { timeoutMs: STEP_TIMEOUT_MS });
   }
