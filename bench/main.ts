@@ -11,6 +11,8 @@ import { benchPipeConnect } from "./pipe_connect.ts";
 import { benchRelayThroughput } from "./relay_throughput.ts";
 import { benchBrokerReceivers } from "./broker_receivers.ts";
 import { benchMediator } from "./mediator_pairing.ts";
+import { benchRedisExchange } from "./redis_exchange.ts";
+import { benchSoak } from "./soak_server.ts";
 import { benchSecureThroughputSection } from "./secure_throughput.ts";
 import { type BenchSection, mergeSection } from "./report.ts";
 
@@ -23,6 +25,8 @@ export const BENCHMARKS: Record<string, () => Promise<BenchSection>> = {
   "relay-throughput": () => benchRelayThroughput(),
   "broker": () => benchBrokerReceivers(),
   "mediator": () => benchMediator(),
+  "redis": () => benchRedisExchange(),
+  "soak": () => benchSoak(),
 };
 
 if (import.meta.main) {

@@ -11,6 +11,7 @@ import { flagHelp, type FlagSpec, parseFlags } from "./flags.ts";
 import { type CliIo, EXIT, UsageError } from "./io.ts";
 import { CLI_SERVICES } from "./server_services.ts";
 import { configFallback, readConfigFile } from "./config.ts";
+import type { RedisConnection } from "../server/redis/connection.ts";
 
 const PORT = { min: 0, max: 65535, value: "PORT" } as const;
 
@@ -105,6 +106,20 @@ export const CORE_FLAGS: readonly FlagSpec[] = [
     help: "Close a connection that sends nothing for this long",
   },
   {
+    name: "redis",
+    type: "string",
+    value: "URL",
+    help:
+      "Keep shared state in Redis (redis:// or rediss://) so several server processes act as one",
+  },
+  {
+    name: "redis-prefix",
+    type: "string",
+    value: "PREFIX",
+    default: "peerlink:",
+    help: "Prefix of every Redis key and channel (one Redis can serve several clusters)",
+  },
+  {
     name: "log-format",
     type: "string",
     value: "FORMAT",
@@ -182,6 +197,9 @@ export async function runServer(args: readonly string[], io: CliIo): Promise<num
         s,
       ) => [s.name, values[s.name] ?? null]),
     );
+    if (typeof shown.redis === "string") {
+      shown.redis = shown.redis.replace(/^(rediss?:\/\/[^:@/]*:)[^@/]*@/, "$1***@");
+    }
     io.out(JSON.stringify(shown, null, 2) + "\n");
     return EXIT.ok;
   }
@@ -205,6 +223,23 @@ export async function runServer(args: readonly string[], io: CliIo): Promise<num
       return EXIT.failed;
     }
   }
+  let redis: RedisConnection | null = null;
+  const redisUrl = values.redis as string | undefined;
+  if (redisUrl !== undefined) {
+    // Loaded only when asked for, so a server without Redis never loads the client.
+    const { connectRedis } = await import("../server/redis/connection.ts");
+    try {
+      redis = await connectRedis({
+        url: redisUrl,
+        prefix: values["redis-prefix"] as string,
+        logger,
+      });
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      io.err(`error: --redis: ${error.message}\n`);
+      return EXIT.usage;
+    }
+  }
   let server;
   try {
     const services = [];
@@ -219,6 +254,7 @@ export async function runServer(args: readonly string[], io: CliIo): Promise<num
       gdayTlsPort: values["gday-tls-port"] as number,
       tls,
       logger,
+      redis,
       limits: {
         roomTtlMs: (values["room-ttl"] as number) * 1000,
         requestsPerMinute: values["rate-limit"] as number,
@@ -230,6 +266,7 @@ export async function runServer(args: readonly string[], io: CliIo): Promise<num
       },
     });
   } catch (error) {
+    await redis?.close();
     if (error instanceof UsageError) {
       io.err(`error: ${error.message}\n`);
       return EXIT.usage;
@@ -248,5 +285,6 @@ export async function runServer(args: readonly string[], io: CliIo): Promise<num
   });
   logger.log("info", "shutting_down", { open_connections: server.openConnections });
   await server.close();
+  await redis?.close();
   return EXIT.ok;
 }

@@ -14,6 +14,7 @@ import { relayCliService } from "./services/relay.ts";
 import { httpCliService } from "./services/http.ts";
 import { mediatorCliService } from "./services/mediator.ts";
 import { brokerCliService } from "./services/broker.ts";
+import { metricsCliService } from "./services/metrics.ts";
 
 /** A service's command-line face: its flags and how they make the service. */
 export interface CliService {
@@ -36,4 +37,5 @@ export const CLI_SERVICES: readonly CliService[] = [
   relayCliService,
   httpCliService,
   brokerCliService,
+  metricsCliService,
 ];

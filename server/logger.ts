@@ -1,10 +1,22 @@
 /**
  * The server's logger: one line per event, readable text or JSON, printed through an injected
  * function so tests and embedders can capture it. Fields never carry secrets (room codes, PAKE
- * messages, keys): callers log room ids, not codes.
+ * messages, keys, relay tokens, broker secrets): callers log room ids, not codes.
+ *
+ * **Request ids.** The server runs each connection (and each HTTP request and chat datagram) in a
+ * request scope ({@linkcode withRequestId}); every line logged inside it, including lines logged
+ * later by timers and callbacks that scope started, carries the field `request_id`
+ * ({@linkcode REQUEST_ID_FIELD}), e.g. `"request_id":"5f0c9a1e-2s"`. Ids are unique per process
+ * run: a random process prefix, then a sequence number in base 36. Lines outside any request
+ * (listening, shutdown) have none.
+ *
+ * **Length.** A string field longer than {@linkcode MAX_LOG_FIELD_LENGTH} characters is cut
+ * (with `…` and how much was cut), so no client can make the log grow by more than that per line.
  *
  * @module
  */
+
+import { AsyncLocalStorage } from "node:async_hooks";
 
 /** How log lines are written. */
 export type LogFormat = "text" | "json";
@@ -45,6 +57,71 @@ export interface LoggerOptions {
 
 const SEVERITY: Record<LogLevel, number> = { info: 0, warn: 1, error: 2 };
 
+/** The field that carries the request id. */
+export const REQUEST_ID_FIELD = "request_id";
+
+/** The longest string field logged as is; longer ones are cut. */
+export const MAX_LOG_FIELD_LENGTH = 1024;
+
+const requestScope = new AsyncLocalStorage<string>();
+const PROCESS_PREFIX = crypto.getRandomValues(new Uint8Array(4)).toHex();
+let requestCount = 0;
+
+/**
+ * A new request id, unique in this process run: a random per-process prefix and a sequence
+ * number (`"5f0c9a1e-2s"`).
+ *
+ * @example
+ * ```ts
+ * import { newRequestId } from "./logger.ts";
+ * const a = newRequestId(), b = newRequestId();
+ * if (a === b || !/^[0-9a-f]{8}-[0-9a-z]+$/.test(a)) throw new Error("Bad ids");
+ * ```
+ */
+export function newRequestId(): string {
+  requestCount++;
+  return `${PROCESS_PREFIX}-${requestCount.toString(36)}`;
+}
+
+/**
+ * Run `fn` in the scope of request `id`: lines logged inside it (and by the timers and promise
+ * callbacks it starts) carry `request_id`.
+ *
+ * @example
+ * ```ts
+ * import { createLogger, withRequestId } from "./logger.ts";
+ * const lines: string[] = [];
+ * const logger = createLogger({ format: "json", print: (l) => lines.push(l) });
+ * await withRequestId("abc-1", async () => {
+ *   await Promise.resolve();
+ *   logger.log("info", "handled");
+ * });
+ * if (JSON.parse(lines[0]!).request_id !== "abc-1") throw new Error("No request id");
+ * ```
+ */
+export function withRequestId<T>(id: string, fn: () => T): T {
+  return requestScope.run(id, fn);
+}
+
+/**
+ * The request id of the scope the caller runs in, if any.
+ *
+ * @example
+ * ```ts
+ * import { currentRequestId, withRequestId } from "./logger.ts";
+ * if (currentRequestId() !== undefined) throw new Error("Outside any request");
+ * if (withRequestId("r-1", () => currentRequestId()) !== "r-1") throw new Error("Not seen");
+ * ```
+ */
+export function currentRequestId(): string | undefined {
+  return requestScope.getStore();
+}
+
+function bounded(value: LogValue): LogValue {
+  if (typeof value !== "string" || value.length <= MAX_LOG_FIELD_LENGTH) return value;
+  return `${value.slice(0, MAX_LOG_FIELD_LENGTH)}…(${value.length - MAX_LOG_FIELD_LENGTH} more)`;
+}
+
 /** Severities, lowest first. */
 export const LOG_LEVELS: readonly LogLevel[] = ["info", "warn", "error"];
 
@@ -75,17 +152,18 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     log(level, event, fields = {}) {
       if (SEVERITY[level] < minimum) return;
       const time = now().toISOString();
+      const entries: [string, LogValue][] = [];
+      const requestId = fields[REQUEST_ID_FIELD] ?? currentRequestId();
+      if (requestId !== undefined) entries.push([REQUEST_ID_FIELD, requestId]);
+      for (const [key, value] of Object.entries(fields)) {
+        if (value !== undefined && key !== REQUEST_ID_FIELD) entries.push([key, bounded(value)]);
+      }
       if (format === "json") {
-        const defined = Object.fromEntries(
-          Object.entries(fields).filter(([, v]) => v !== undefined),
-        );
-        print(JSON.stringify({ time, level, event, ...defined }));
+        print(JSON.stringify({ time, level, event, ...Object.fromEntries(entries) }));
         return;
       }
       const parts = [time, level, event];
-      for (const [key, value] of Object.entries(fields)) {
-        if (value !== undefined) parts.push(`${key}=${textValue(value)}`);
-      }
+      for (const [key, value] of entries) parts.push(`${key}=${textValue(value)}`);
       print(parts.join(" "));
     },
   };

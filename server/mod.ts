@@ -23,3 +23,20 @@ export type { SocketAddr, SocketAddrV4, SocketAddrV6 } from "../protocol/socket_
 export * from "./plugin.ts";
 export * from "./services/chat.ts";
 export * from "./services/stun.ts";
+export * from "./metrics.ts";
+export * from "./health.ts";
+export * from "./services/metrics.ts";
+export * from "./services/http.ts";
+export * from "./state_errors.ts";
+export * from "./services/chat_names.ts";
+export * from "./services/broker_directory.ts";
+// Types only: the Redis client loads when `@peerlink/peerlink/server/redis` is imported.
+export type {
+  RedisCommands,
+  RedisConnection,
+  RedisConnectionOptions,
+  RedisMessage,
+  RedisMessageHandler,
+} from "./redis/connection.ts";
+export type { RedisKeys } from "./redis/keys.ts";
+export type { RedisScript } from "./redis/script.ts";

@@ -9,8 +9,10 @@
 import type { SocketAddr } from "../protocol/socket_addr.ts";
 import type { RateLimiter } from "./limits.ts";
 import type { Logger } from "./logger.ts";
+import type { RedisConnection } from "./redis/connection.ts";
 import type { ServiceHandler } from "./service.ts";
-import type { Counters } from "./stats.ts";
+import type { Counters, Gauges } from "./stats.ts";
+import type { ReadinessChecks } from "./health.ts";
 
 /** Limits a server enforces; each is a command-line flag of `server.ts`. */
 export interface ServerLimits {
@@ -36,12 +38,25 @@ export interface ServiceContext {
   readonly logger: Logger;
   /** Counters shared by every service (name them `<service>_<what>`). */
   readonly counters: Counters;
+  /**
+   * Gauges read at each `/metrics` scrape: register a reader for the sizes of your tables
+   * (`<service>_<what>`, e.g. `broker_receivers`); see `metrics.ts` for the exported names.
+   */
+  readonly gauges: Gauges;
+  /** Checks `/readyz` runs: add one for anything the service needs to serve (e.g. a store). */
+  readonly readiness: ReadinessChecks;
   /** The server's limits. */
   readonly limits: Readonly<ServerLimits>;
   /** Per-client request counter shared by every service. */
   readonly rateLimiter: RateLimiter;
   /** Aborts when the server shuts down. */
   readonly signal: AbortSignal;
+  /**
+   * Shared state for several server processes (`server.ts --redis`), or `null` when state is
+   * kept in this process. Services that keep state pick their Redis store when it is set; its
+   * `ready` getter and `onReadyChange` tell whether the server can serve (for `/readyz`).
+   */
+  readonly redis: RedisConnection | null;
 }
 
 /** A listener a service asks for. */

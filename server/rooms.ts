@@ -23,8 +23,11 @@ export type Role = "creator" | "joiner";
 /** Identifies one client connection to the store (any unique value). */
 export type OwnerId = number;
 
-/** Why a wait for the peer ended without a contact. */
-export type PeerFailure = "expired" | "peer-left" | "replaced" | "closed";
+/**
+ * Why a wait for the peer ended without a contact. `unavailable`: the store lost its shared
+ * state (Redis) while waiting; the in-memory store never says it.
+ */
+export type PeerFailure = "expired" | "peer-left" | "replaced" | "closed" | "unavailable";
 
 /** How a wait for the peer ended. */
 export type PeerOutcome = { ok: true; contact: FullContact } | { ok: false; reason: PeerFailure };
@@ -47,7 +50,12 @@ export interface RoomEvent {
   roomId: number;
 }
 
-/** The rooms a gday service works on. */
+/**
+ * The rooms a gday service works on: {@linkcode MemoryRoomStore} in this process, or
+ * `RedisRoomStore` (`server/redis/rooms.ts`) shared by processes. Methods that reach shared
+ * state may reject with a `StateUnavailableError` (`server/state_errors.ts`); the service
+ * answers those `ErrorInternal`.
+ */
 export interface RoomStore {
   /** Reserve `code` for a new room owned (as creator) by `owner`. */
   create(code: bigint, owner: OwnerId): Promise<"created" | "taken" | "full">;

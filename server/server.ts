@@ -12,8 +12,10 @@ import {
 } from "../protocol/gday.ts";
 import { formatSocketAddr, toSocketAddr } from "../protocol/socket_addr.ts";
 import { ConnectionLimiter, RateLimiter } from "./limits.ts";
-import { createLogger, type Logger } from "./logger.ts";
-import { MemoryRoomStore, type RoomStore } from "./rooms.ts";
+import { createLogger, type Logger, newRequestId, withRequestId } from "./logger.ts";
+import { MemoryRoomStore, type RoomEvent, type RoomStore } from "./rooms.ts";
+import type { RedisConnection } from "./redis/connection.ts";
+import { RedisRoomStore } from "./redis/rooms.ts";
 import type { ServiceConnection, ServiceHandler } from "./service.ts";
 import type {
   ListenerInfo,
@@ -24,7 +26,8 @@ import type {
   ServicePlugin,
 } from "./plugin.ts";
 import { createGdayService } from "./services/gday.ts";
-import { Counters } from "./stats.ts";
+import { Counters, Gauges } from "./stats.ts";
+import { ReadinessChecks } from "./health.ts";
 import { encodeServerFrame } from "../protocol/gday.ts";
 import { writeAll } from "../net/write.ts";
 
@@ -65,8 +68,14 @@ export interface ServerOptions {
   limits?: Partial<ServerLimits>;
   /** Where log lines go. @default {a text logger on stderr} */
   logger?: Logger;
-  /** Where rooms live. @default {a MemoryRoomStore} */
+  /** Where rooms live. @default {a RedisRoomStore with `redis`, else a MemoryRoomStore} */
   rooms?: RoomStore;
+  /**
+   * Shared state for several server processes (made with `connectRedis` from
+   * `server/redis/connection.ts`): rooms, broker registrations, mediator waiting lists and chat
+   * names then live in Redis. The caller closes it after the server. @default {null: in memory}
+   */
+  redis?: RedisConnection | null;
   /** More services (broker, mediator, ...), each with its own listeners. */
   services?: readonly ServiceFactory[];
 }
@@ -77,8 +86,17 @@ export interface PeerlinkServer extends AsyncDisposable {
   readonly listeners: readonly ListenerInfo[];
   /** Counters (connections, requests, errors by kind, rate-limited requests, ...). */
   readonly counters: Counters;
+  /** Gauges (open connections per service, rooms, table sizes), read by `/metrics`. */
+  readonly gauges: Gauges;
+  /**
+   * What `/readyz` checks: `listeners` (every listener bound, not shutting down) and, with
+   * `redis`, `redis` (connected); add your own with `readiness.add(name, check)`.
+   */
+  readonly readiness: ReadinessChecks;
   /** The room store. */
   readonly rooms: RoomStore;
+  /** The shared-state connection given in the options, or `null` (see `redis.ready`). */
+  readonly redis: RedisConnection | null;
   /** Open client connections now. */
   readonly openConnections: number;
   /** Stop accepting, close every connection and timer; resolves when all is closed. */
@@ -167,15 +185,19 @@ export async function startServer(options: ServerOptions = {}): Promise<Peerlink
   const hostname = options.hostname ?? "::";
   const tls = options.tls ?? null;
   const counters = new Counters();
+  const gauges = new Gauges();
+  const readiness = new ReadinessChecks();
+  const redis = options.redis ?? null;
+  const roomOptions = {
+    ttlMs: limits.roomTtlMs,
+    maxRooms: limits.maxRooms,
+    onEvent: (event: RoomEvent) => {
+      counters.inc("gday_rooms", event.kind);
+      logger.log("info", `room_${event.kind}`, { room: event.roomId });
+    },
+  };
   const rooms = options.rooms ??
-    new MemoryRoomStore({
-      ttlMs: limits.roomTtlMs,
-      maxRooms: limits.maxRooms,
-      onEvent: (event) => {
-        counters.inc("gday_rooms", event.kind);
-        logger.log("info", `room_${event.kind}`, { room: event.roomId });
-      },
-    });
+    (redis ? new RedisRoomStore({ redis, ...roomOptions }) : new MemoryRoomStore(roomOptions));
   const rateLimiter = new RateLimiter({ limit: limits.requestsPerMinute });
   const connectionLimiter = new ConnectionLimiter({
     maxTotal: limits.maxConnections,
@@ -185,9 +207,12 @@ export async function startServer(options: ServerOptions = {}): Promise<Peerlink
   const context: ServiceContext = {
     logger,
     counters,
+    gauges,
+    readiness,
     limits,
     rateLimiter,
     signal: shutdown.signal,
+    redis,
   };
 
   const factories: ServiceFactory[] = [];
@@ -205,6 +230,17 @@ export async function startServer(options: ServerOptions = {}): Promise<Peerlink
   const open = new Map<number, Deno.Conn>();
   const handlers = new Set<Promise<void>>();
   let nextId = 1;
+  /** Open connections per service, for the `connections_open` gauges. */
+  const openByService = new Map<string, number>();
+  const countOpen = (service: string, by: number): void => {
+    openByService.set(service, (openByService.get(service) ?? 0) + by);
+  };
+  let serving = false;
+  readiness.add("listeners", () => serving && !shutdown.signal.aborted);
+  // The shared store must be reachable for this process to serve (see server/redis/).
+  if (redis !== null) readiness.add("redis", () => redis.ready);
+  gauges.add("rooms", undefined, () => rooms.size);
+  gauges.add("rate_limit_clients", undefined, () => rateLimiter.size);
   const sweeper = setInterval(() => rateLimiter.sweep(), 60_000);
 
   const closeConn = (conn: Deno.Conn): void => {
@@ -241,6 +277,7 @@ export async function startServer(options: ServerOptions = {}): Promise<Peerlink
     }
     open.set(id, conn);
     counters.inc("connections", info.service);
+    countOpen(info.service, 1);
     try {
       if (info.transport === "tcp") (conn as Deno.TcpConn).setNoDelay?.(true);
       const connection: ServiceConnection = {
@@ -259,6 +296,7 @@ export async function startServer(options: ServerOptions = {}): Promise<Peerlink
       });
     } finally {
       open.delete(id);
+      countOpen(info.service, -1);
       release();
       closeConn(conn);
     }
@@ -278,7 +316,8 @@ export async function startServer(options: ServerOptions = {}): Promise<Peerlink
         logger.log("warn", "accept_failed", { service: info.service, error: String(error) });
         continue;
       }
-      const task = serve(conn, info, handler);
+      // Each connection is one request scope: its log lines carry the same request_id.
+      const task = withRequestId(newRequestId(), () => serve(conn, info, handler));
       handlers.add(task);
       task.finally(() => handlers.delete(task));
     }
@@ -366,6 +405,12 @@ export async function startServer(options: ServerOptions = {}): Promise<Peerlink
         }
       })
   );
+  for (
+    const service of new Set(opened.filter((o) => o.kind === "stream").map((o) => o.info.service))
+  ) {
+    gauges.add("connections_open", service, () => openByService.get(service) ?? 0);
+  }
+  serving = true;
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
@@ -383,7 +428,10 @@ export async function startServer(options: ServerOptions = {}): Promise<Peerlink
   return {
     listeners: opened.map((l) => l.info),
     counters,
+    gauges,
+    readiness,
     rooms,
+    redis,
     get openConnections() {
       return open.size;
     },

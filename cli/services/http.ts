@@ -1,7 +1,8 @@
 /**
  * `server.ts` flags of the HTTP(S) service: `--http-port` and `--https-port`. The service is off
  * unless one of them is given. Other services add routes to the same table through
- * {@linkcode httpRoutesFor} (the relay adds `GET /relay`).
+ * {@linkcode httpRoutesFor} (the relay adds `GET /relay`; the metrics routes `GET /healthz`,
+ * `GET /readyz` and `GET /metrics`).
  *
  * @module
  */
@@ -67,13 +68,15 @@ export const httpCliService: CliService = {
       name: "http-port",
       type: "integer",
       ...PORT,
-      help: "HTTP (WebSocket relay at /relay); off unless given (0: any free port)",
+      help:
+        "HTTP: /healthz, /readyz, /metrics and the WebSocket relay at /relay; off unless given " +
+        "(0: any free port)",
     },
     {
       name: "https-port",
       type: "integer",
       ...PORT,
-      help: "HTTPS (WebSocket relay at /relay), with --tls-cert and --tls-key; off unless given",
+      help: "HTTPS (the same routes), with --tls-cert and --tls-key; off unless given",
     },
   ],
   async build(values) {

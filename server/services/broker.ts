@@ -50,6 +50,7 @@ import {
   DEFAULT_BROKER_KEEPALIVE_MS,
   DEFAULT_BROKER_PORT,
   encodeBrokerFrame,
+  encodeBrokerMessage,
   MAX_BROKER_MESSAGE_BYTES,
   randomBrokerToken,
 } from "../../protocol/broker.ts";
@@ -59,6 +60,10 @@ import type { Logger } from "../logger.ts";
 import type { ServiceFactory } from "../plugin.ts";
 import type { ServiceConnection } from "../service.ts";
 import type { Counters } from "../stats.ts";
+import { StateUnavailableError } from "../state_errors.ts";
+import type { RedisConnection, RedisMessage } from "../redis/connection.ts";
+import { RedisBrokerDirectory } from "../redis/broker.ts";
+import type { BrokerDirectory, BrokerHolder } from "./broker_directory.ts";
 
 /** How long the broker waits for each step of a request unless told otherwise: 10 s. */
 export const DEFAULT_BROKER_STEP_TIMEOUT_MS = 10_000;
@@ -168,7 +173,38 @@ export interface BrokerServiceOptions {
   counters?: Counters;
   /** Per-client request limit for `register` and `connect`. @default {the server's} */
   rateLimiter?: RateLimiter;
+  /**
+   * Share receivers and requests with the brokers of other processes. @default {with the
+   * server's `redis`, a Redis directory on it; else none: everything stays in this process}
+   */
+  cluster?: BrokerCluster | null;
 }
+
+/** How brokers of several processes reach one another: one message channel per process. */
+export type BrokerBus = Pick<
+  RedisConnection,
+  "instanceId" | "ready" | "onReadyChange" | "handle" | "send"
+>;
+
+/**
+ * What a broker shares with the brokers of other processes: the directory of receivers and
+ * requests, and the channel that tunnels connections to the process that runs their request.
+ */
+export interface BrokerCluster {
+  /** Receivers and pending requests. */
+  readonly directory: BrokerDirectory;
+  /** Messages between processes. */
+  readonly bus: BrokerBus;
+}
+
+/** A pending request lives in the directory this many step timeouts at most. */
+const REQUEST_TTL_STEPS = 6;
+
+/** A tunnelled connection is closed after this many step timeouts at most. */
+const TUNNEL_LIFETIME_STEPS = 6;
+
+/** The message of `busy` when the shared state (Redis) cannot be reached. */
+const UNAVAILABLE_TEXT = "The broker's shared state is unavailable; try again in a moment";
 
 /** A one-shot timer on the broker clock whose deadline can move without re-arming. */
 class Deadline {
@@ -208,8 +244,18 @@ class Deadline {
   };
 }
 
+/** A connection as the broker's steps use it: here, or tunnelled from another process. */
+interface BrokerLink {
+  readonly remote: SocketAddr;
+  readonly id: number;
+  readonly closed: boolean;
+  read(): Promise<BrokerMessage | null>;
+  send(msg: BrokerMessage): Promise<boolean>;
+  close(): void;
+}
+
 /** One connection: framed reads with a small buffer and queued writes. */
-class Link {
+class Link implements BrokerLink {
   readonly conn: Deno.Conn;
   readonly remote: SocketAddr;
   readonly id: number;
@@ -276,10 +322,82 @@ class Link {
   }
 }
 
+/**
+ * A connection that reached another process and is tunnelled here over the cluster's bus: the
+ * other process forwards what it reads (`data`, `end`) and writes what this one sends.
+ */
+class RemoteLink implements BrokerLink {
+  readonly remote: SocketAddr;
+  readonly id: number;
+  #post: (payload: Record<string, unknown>) => Promise<void>;
+  #queue: (BrokerMessage | null | Error)[] = [];
+  #reader: ((item: BrokerMessage | null | Error) => void) | null = null;
+  #closed = false;
+  #ended = false;
+
+  constructor(
+    remote: SocketAddr,
+    id: number,
+    post: (payload: Record<string, unknown>) => Promise<void>,
+  ) {
+    this.remote = remote;
+    this.id = id;
+    this.#post = post;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** What the other process read (a message, the end, or a broken frame). */
+  push(item: BrokerMessage | null | Error): void {
+    if (this.#ended) return;
+    if (item === null || item instanceof Error) this.#ended = true;
+    const reader = this.#reader;
+    this.#reader = null;
+    if (reader !== null) reader(item);
+    else this.#queue.push(item);
+  }
+
+  read(): Promise<BrokerMessage | null> {
+    const item = this.#queue.shift();
+    if (item !== undefined) {
+      return item instanceof Error ? Promise.reject(item) : Promise.resolve(item);
+    }
+    if (this.#ended || this.#closed) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      this.#reader = (next) => (next instanceof Error ? reject(next) : resolve(next));
+    });
+  }
+
+  send(msg: BrokerMessage): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false);
+    return this.#post({ op: "send", m: messageText(msg) }).then(() => true, () => false);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#post({ op: "close" }).catch(() => {});
+    this.push(null);
+  }
+}
+
+function messageText(msg: BrokerMessage): string {
+  return new TextDecoder().decode(encodeBrokerMessage(msg));
+}
+
+function messageOf(text: unknown): BrokerMessage {
+  if (typeof text !== "string") throw new BrokerProtocolError("A tunnelled message is missing");
+  return decodeBrokerMessage(new TextEncoder().encode(text));
+}
+
 interface Registration {
   readonly uid: string;
   readonly link: Link;
   readonly secretHash: Uint8Array | null;
+  /** The registration's name in the cluster's directory, or `null` without a cluster. */
+  readonly holder: BrokerHolder | null;
   readonly requests: Set<Request>;
   deadline: Deadline;
   reason: string;
@@ -292,13 +410,13 @@ interface Request {
   readonly token: string;
   readonly uid: string;
   readonly registration: Registration;
-  readonly sender: Link;
+  readonly sender: BrokerLink;
   readonly senderAddr: SocketAddr;
   readonly startedAt: number;
   readonly steps: BrokerStepEntry[];
   state: RequestState;
   receiverAddr: SocketAddr | null;
-  r1: Link | null;
+  r1: BrokerLink | null;
   r1Closed: Promise<void>;
   markR1Closed: () => void;
   releaseSender: () => void;
@@ -379,7 +497,14 @@ export class BrokerService {
   #secretKey = crypto.getRandomValues(new Uint8Array(32));
   #receivers = new Map<string, Registration>();
   #requests = new Map<number, Request>();
-  #links = new Set<Link>();
+  #links = new Set<BrokerLink>();
+  #cluster: BrokerCluster | null;
+  /** Connections here tunnelled to the process running their request, by tunnel id. */
+  #tunnels = new Map<string, { link: Link; sent: Promise<unknown> }>();
+  /** Connections of other processes tunnelled here, by tunnel id. */
+  #remote = new Map<string, RemoteLink>();
+  #nextTunnel = 1;
+  #clusterStops: (() => void)[] = [];
   #history: BrokerRequestRecord[] = [];
   #waiters = new Set<Waiter>();
   #nextRequest = 1;
@@ -440,6 +565,8 @@ export class BrokerService {
     this.#logger = options.logger ?? null;
     this.#counters = options.counters ?? null;
     this.#rateLimiter = options.rateLimiter ?? null;
+    this.#cluster = options.cluster ?? null;
+    if (this.#cluster !== null) this.#joinCluster(this.#cluster);
   }
 
   /**
@@ -458,6 +585,12 @@ export class BrokerService {
       this.#logger ??= ctx.logger;
       this.#counters ??= ctx.counters;
       this.#rateLimiter ??= ctx.rateLimiter;
+      if (this.#cluster === null && ctx.redis !== null) {
+        this.#cluster = { directory: new RedisBrokerDirectory(ctx.redis), bus: ctx.redis };
+        this.#joinCluster(this.#cluster);
+      }
+      ctx.gauges.add("broker_receivers", undefined, () => this.#receivers.size);
+      ctx.gauges.add("broker_pending_requests", undefined, () => this.#requests.size);
       return {
         name: "broker",
         listeners: [{ transport: "tcp", port: this.port }],
@@ -614,8 +747,30 @@ export class BrokerService {
         this.#clock.clearTimeout(firstTimer);
       }
       if (first === null) return;
+      const home = await this.#homeOf(link, first);
+      if (home === undefined) return;
+      if (home !== null) return await this.#tunnel(link, first, home);
+      await this.#dispatch(link, first);
+    } catch (error) {
+      this.#logger?.log("info", "broker_connection_error", {
+        conn: link.id,
+        error: (error as Error)?.message ?? String(error),
+      });
+    } finally {
+      link.close();
+      this.#links.delete(link);
+      this.#changed();
+    }
+  }
+
+  /** Serve a connection's first message and what follows, here. */
+  async #dispatch(link: BrokerLink, first: BrokerMessage): Promise<void> {
+    {
       switch (first.type) {
         case "register":
+          if (!(link instanceof Link)) {
+            return await this.#sendError(link, "bad_message", { message: "Not tunnelled" });
+          }
           return await this.#serveRegistration(link, first);
         case "connect":
           return await this.#serveSender(link, first);
@@ -631,16 +786,236 @@ export class BrokerService {
               `fallback, not ${first.type}`,
           });
       }
+    }
+  }
+
+  // ---- several processes (a cluster) ----
+
+  #joinCluster(cluster: BrokerCluster): void {
+    this.#clusterStops.push(
+      cluster.bus.handle("broker", (message) => this.#onClusterMessage(message)),
+      cluster.bus.onReadyChange((ready) => {
+        if (ready) return;
+        // Messages are lost while the bus is down: end every tunnel both ways.
+        for (const { link } of this.#tunnels.values()) link.close();
+        for (const link of this.#remote.values()) link.push(null);
+      }),
+    );
+  }
+
+  /**
+   * Where a connection's request runs: `null` here, an instance id there, `undefined` when an
+   * error was sent. Without a cluster, always here.
+   */
+  async #homeOf(link: Link, first: BrokerMessage): Promise<string | null | undefined> {
+    const cluster = this.#cluster;
+    if (cluster === null) return null;
+    try {
+      if (first.type === "connect") {
+        if (this.#receivers.has(first.uid)) return null;
+        const holder = await cluster.directory.lookup(first.uid);
+        return holder === null || holder.instance === cluster.bus.instanceId
+          ? null
+          : holder.instance;
+      }
+      if (first.type === "accept" || first.type === "punched" || first.type === "fallback") {
+        if (this.#requests.has(first.req)) return null;
+        const instance = await cluster.directory.routeRequest(first.req);
+        return instance === null || instance === cluster.bus.instanceId ? null : instance;
+      }
+      return null;
+    } catch (error) {
+      if (!(error instanceof StateUnavailableError)) throw error;
+      await this.#sendError(link, "busy", { message: UNAVAILABLE_TEXT });
+      return undefined;
+    }
+  }
+
+  /** Forward a connection that landed here to the process `home` that runs its request. */
+  async #tunnel(link: Link, first: BrokerMessage, home: string): Promise<void> {
+    const bus = this.#cluster!.bus;
+    const tunnel = `${bus.instanceId}/${this.#nextTunnel++}`;
+    const post = (payload: Record<string, unknown>): Promise<void> =>
+      bus.send(home, "broker", { ...payload, tunnel });
+    this.#tunnels.set(tunnel, { link, sent: Promise.resolve() });
+    const lifetime = this.#clock.setTimeout(
+      () => link.close(),
+      this.stepTimeoutMs * TUNNEL_LIFETIME_STEPS,
+    );
+    this.#counters?.inc("broker_tunnels");
+    try {
+      await post({
+        op: "open",
+        from: bus.instanceId,
+        remote: link.remote,
+        conn: link.id,
+        m: messageText(first),
+      });
+      for (;;) {
+        let msg: BrokerMessage | null;
+        try {
+          msg = await link.read();
+        } catch (error) {
+          await post({ op: "end", bad: String((error as Error)?.message ?? error).slice(0, 200) });
+          return;
+        }
+        if (msg === null) {
+          if (!link.closed) await post({ op: "end" });
+          return;
+        }
+        await post({ op: "data", m: messageText(msg) });
+      }
+    } catch (error) {
+      if (!(error instanceof StateUnavailableError)) throw error;
+      await this.#sendError(link, "busy", { message: UNAVAILABLE_TEXT });
+    } finally {
+      this.#clock.clearTimeout(lifetime);
+      this.#tunnels.delete(tunnel);
+    }
+  }
+
+  /** Serve a connection tunnelled here from another process. */
+  async #serveTunnelled(tunnel: string, from: string, message: RedisMessage): Promise<void> {
+    const bus = this.#cluster!.bus;
+    const post = (payload: Record<string, unknown>): Promise<void> =>
+      bus.send(from, "broker", { ...payload, tunnel });
+    let first: BrokerMessage;
+    try {
+      first = messageOf(message.m);
+    } catch {
+      await post({ op: "close" }).catch(() => {});
+      return;
+    }
+    const link = new RemoteLink(message.remote as SocketAddr, Number(message.conn), post);
+    this.#remote.set(tunnel, link);
+    this.#links.add(link);
+    this.#changed();
+    try {
+      await this.#dispatch(link, first);
     } catch (error) {
       this.#logger?.log("info", "broker_connection_error", {
         conn: link.id,
+        tunnel,
         error: (error as Error)?.message ?? String(error),
       });
     } finally {
       link.close();
+      this.#remote.delete(tunnel);
       this.#links.delete(link);
       this.#changed();
     }
+  }
+
+  #onClusterMessage(message: RedisMessage): void {
+    const tunnel = typeof message.tunnel === "string" ? message.tunnel : null;
+    switch (message.op) {
+      case "open":
+        if (tunnel === null || typeof message.from !== "string" || this.#closed) return;
+        this.#serveTunnelled(tunnel, message.from, message).catch(() => {});
+        return;
+      case "data": {
+        const link = tunnel === null ? undefined : this.#remote.get(tunnel);
+        if (link === undefined) return;
+        try {
+          link.push(messageOf(message.m));
+        } catch (error) {
+          link.push(error as Error);
+        }
+        return;
+      }
+      case "end": {
+        const link = tunnel === null ? undefined : this.#remote.get(tunnel);
+        if (link === undefined) return;
+        link.push(
+          typeof message.bad === "string" ? new BrokerProtocolError(message.bad) : null,
+        );
+        return;
+      }
+      case "send": {
+        const entry = tunnel === null ? undefined : this.#tunnels.get(tunnel);
+        if (entry === undefined) return;
+        try {
+          entry.sent = entry.link.send(messageOf(message.m));
+        } catch { /* a bad message from a peer process: drop it */ }
+        return;
+      }
+      case "close": {
+        // After the writes asked for before it (the "receiver" message before S1 closes).
+        const entry = tunnel === null ? undefined : this.#tunnels.get(tunnel);
+        entry?.sent.finally(() => entry.link.close());
+        return;
+      }
+      case "replaced": {
+        const registration = this.#receivers.get(String(message.uid));
+        if (registration === undefined || registration.holder?.reg !== message.reg) return;
+        this.#replace(registration);
+        return;
+      }
+    }
+  }
+
+  /** Another registration took this one's name with its secret: tell it and close it. */
+  #replace(held: Registration): void {
+    held.reason = "replaced";
+    this.#unregister(held);
+    held.link.send({ type: "error", error: "replaced", message: ERROR_TEXT.replaced })
+      .finally(() => held.link.close());
+  }
+
+  /**
+   * Claim `msg.uid` in the cluster's directory: the holder, or `null` when an error was sent.
+   * A registration it replaces is told, here or on its process.
+   */
+  async #claim(link: Link, msg: BrokerRegisterMsg): Promise<BrokerHolder | null> {
+    const { directory, bus } = this.#cluster!;
+    const local = this.#receivers.get(msg.uid);
+    if (local === undefined && this.#receivers.size >= this.#maxReceivers) {
+      await this.#sendError(link, "limit");
+      return null;
+    }
+    const holder: BrokerHolder = { instance: bus.instanceId, reg: String(link.id) };
+    let claim;
+    try {
+      const hash = msg.secret === undefined
+        ? null
+        : hmac(sha256, await directory.secretKey(), encode(msg.secret)).toHex();
+      claim = await directory.claim(msg.uid, holder, hash, this.dropTimeoutMs);
+    } catch (error) {
+      if (!(error instanceof StateUnavailableError)) throw error;
+      await this.#sendError(link, "busy", { message: UNAVAILABLE_TEXT });
+      return null;
+    }
+    if (claim.kind === "held") {
+      this.#counters?.inc("broker_errors", "uid_held");
+      await this.#sendError(link, "uid_held", {
+        message: `The name "${msg.uid}" is registered by another receiver; pick another name, ` +
+          "or give the secret it was registered with",
+      });
+      return null;
+    }
+    const replaced = claim.replaced;
+    if (replaced !== null && replaced.instance !== bus.instanceId) {
+      bus.send(replaced.instance, "broker", { op: "replaced", uid: msg.uid, reg: replaced.reg })
+        .catch(() => {});
+    }
+    // A registration here under this name (replaced, or stale after Redis lost it) goes.
+    const current = this.#receivers.get(msg.uid);
+    if (current !== undefined) this.#replace(current);
+    return holder;
+  }
+
+  /** After a keep-alive: keep the claim, or close the registration when it was taken. */
+  #refreshClaim(registration: Registration): void {
+    const holder = registration.holder;
+    if (holder === null || this.#cluster === null) return;
+    this.#cluster.directory.refresh(registration.uid, holder, this.dropTimeoutMs).then(
+      (result) => {
+        if (result === "lost" && this.#receivers.get(registration.uid) === registration) {
+          this.#replace(registration);
+        }
+      },
+      () => {/* Redis is down: the claim is renewed at the next keep-alive */},
+    );
   }
 
   /**
@@ -657,6 +1032,9 @@ export class BrokerService {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const stop of this.#clusterStops.splice(0)) stop();
+    for (const { link } of this.#tunnels.values()) link.close();
+    for (const link of this.#remote.values()) link.close();
     for (const request of [...this.#requests.values()]) this.#fail(request, "shutdown");
     const sends: Promise<boolean>[] = [];
     for (const registration of [...this.#receivers.values()]) {
@@ -689,7 +1067,12 @@ export class BrokerService {
       ? null
       : hmac(sha256, this.#secretKey, encode(msg.secret));
     const held = this.#receivers.get(msg.uid);
-    if (held !== undefined) {
+    let holder: BrokerHolder | null = null;
+    if (this.#cluster !== null) {
+      // Several processes: the directory decides who holds the name (see #claim).
+      holder = await this.#claim(link, msg);
+      if (holder === null) return;
+    } else if (held !== undefined) {
       if (held.secretHash === null || hash === null || !equalBytes(held.secretHash, hash)) {
         this.#counters?.inc("broker_errors", "uid_held");
         return await this.#sendError(link, "uid_held", {
@@ -708,6 +1091,7 @@ export class BrokerService {
       uid: msg.uid,
       link,
       secretHash: hash,
+      holder,
       requests: new Set(),
       deadline: null as unknown as Deadline,
       reason: "closed",
@@ -745,6 +1129,7 @@ export class BrokerService {
         registration.deadline.touch();
         switch (next.type) {
           case "keepalive":
+            this.#refreshClaim(registration);
             await link.send({ type: "keepalive_ack" });
             break;
           case "kill":
@@ -774,6 +1159,9 @@ export class BrokerService {
     registration.deadline.stop();
     if (this.#receivers.get(registration.uid) !== registration) return;
     this.#receivers.delete(registration.uid);
+    if (registration.holder !== null) {
+      this.#cluster?.directory.release(registration.uid, registration.holder).catch(() => {});
+    }
     for (const request of [...registration.requests]) this.#fail(request, "receiver_gone");
     this.#logger?.log("info", "broker_unregistered", {
       conn: registration.link.id,
@@ -786,7 +1174,7 @@ export class BrokerService {
   // ---- the twelve steps ----
 
   /** Steps 1, 2 (and 10, 11 from `#servePunched`): the sender's S1. */
-  async #serveSender(link: Link, msg: BrokerConnectMsg): Promise<void> {
+  async #serveSender(link: BrokerLink, msg: BrokerConnectMsg): Promise<void> {
     if (!this.#take(link, "connect")) return await this.#sendError(link, "rate_limited");
     const registration = this.#receivers.get(msg.uid);
     if (registration === undefined) {
@@ -806,10 +1194,32 @@ export class BrokerService {
     if (registration.requests.size >= this.#maxPending) {
       return await this.#sendError(link, "busy");
     }
+    let id: number;
+    if (this.#cluster === null) {
+      id = this.#nextRequest++;
+    } else {
+      // Several processes: an id unique across them, routed here (where the receiver is).
+      const { directory, bus } = this.#cluster;
+      try {
+        id = await directory.openRequest(
+          msg.uid,
+          bus.instanceId,
+          this.stepTimeoutMs * REQUEST_TTL_STEPS,
+        );
+      } catch (error) {
+        if (!(error instanceof StateUnavailableError)) throw error;
+        return await this.#sendError(link, "busy", { message: UNAVAILABLE_TEXT });
+      }
+      const gone = this.#receivers.get(msg.uid) !== registration;
+      if (gone || registration.requests.size >= this.#maxPending) {
+        directory.closeRequest(id).catch(() => {});
+        return await this.#sendError(link, gone ? "receiver_gone" : "busy");
+      }
+    }
     let releaseSender!: () => void;
     let markR1Closed!: () => void;
     const request: Request = {
-      id: this.#nextRequest++,
+      id,
       token: randomBrokerToken(),
       uid: msg.uid,
       registration,
@@ -852,7 +1262,7 @@ export class BrokerService {
   }
 
   /** Steps 3, 4, 5: the receiver's R1 from `PORT_RECEIVER`. */
-  async #serveAccept(link: Link, msg: BrokerAcceptMsg): Promise<void> {
+  async #serveAccept(link: BrokerLink, msg: BrokerAcceptMsg): Promise<void> {
     const request = this.#requests.get(msg.req);
     if (request === undefined || !equalText(request.token, msg.token)) {
       return await this.#sendError(link, "unknown_request", { req: msg.req });
@@ -893,7 +1303,7 @@ export class BrokerService {
   }
 
   /** Steps 6–9 (reported), then 10 and 11: "finished hole punch" on the receiver's R2. */
-  async #servePunched(link: Link, msg: BrokerPunchedMsg): Promise<void> {
+  async #servePunched(link: BrokerLink, msg: BrokerPunchedMsg): Promise<void> {
     const request = this.#requests.get(msg.req);
     if (
       request === undefined || !equalText(request.token, msg.token) ||
@@ -933,7 +1343,7 @@ export class BrokerService {
   }
 
   /** The fallback: the sender's S2 after a failed step 12. */
-  async #serveFallback(link: Link, msg: BrokerFallbackMsg): Promise<void> {
+  async #serveFallback(link: BrokerLink, msg: BrokerFallbackMsg): Promise<void> {
     const request = this.#requests.get(msg.req);
     if (
       request === undefined || !equalText(request.token, msg.token) ||
@@ -1051,6 +1461,7 @@ export class BrokerService {
     if (request.timer !== null) this.#clock.clearTimeout(request.timer);
     request.timer = null;
     this.#requests.delete(request.id);
+    this.#cluster?.directory.closeRequest(request.id).catch(() => {});
     request.registration.requests.delete(request);
     const record: BrokerRequestRecord = {
       req: request.id,
@@ -1076,7 +1487,7 @@ export class BrokerService {
 
   // ---- helpers ----
 
-  #take(link: Link, what: string): boolean {
+  #take(link: BrokerLink, what: string): boolean {
     if (this.#rateLimiter === null || this.#rateLimiter.take(link.remote.ip, 1)) return true;
     this.#counters?.inc("broker_rate_limited", what);
     this.#logger?.log("warn", "rate_limited", { service: "broker", conn: link.id });
@@ -1084,7 +1495,7 @@ export class BrokerService {
   }
 
   async #sendError(
-    link: Link,
+    link: BrokerLink,
     code: BrokerErrorCode,
     extra: { req?: number; message?: string; family?: "v4" | "v6" } = {},
   ): Promise<void> {
@@ -1093,7 +1504,7 @@ export class BrokerService {
   }
 
   /** Answer a frame that could not be read (then the caller closes). */
-  async #refuse(link: Link, error: unknown): Promise<void> {
+  async #refuse(link: BrokerLink, error: unknown): Promise<void> {
     if (error instanceof BrokerVersionError) {
       await this.#sendError(link, "version", {
         message: `This broker speaks broker protocol version 1, not ${error.version}`,

@@ -20,15 +20,28 @@ import {
   decodePeerPunchMessage,
   DEFAULT_PEER_PUNCH_PORT,
   encodePeerPunchMessage,
+  isValidChatUsername,
   MAX_PEER_PUNCH_DATAGRAM_BYTES,
   type PeerPunchMessage,
 } from "../../protocol/peer_punch.ts";
-import { formatSocketAddr, type SocketAddr, toSocketAddr } from "../../protocol/socket_addr.ts";
+import {
+  canonicalSocketAddr,
+  formatSocketAddr,
+  type SocketAddr,
+  toSocketAddr,
+} from "../../protocol/socket_addr.ts";
 import { RateLimiter } from "../limits.ts";
-import type { Logger } from "../logger.ts";
+import { type Logger, newRequestId, withRequestId } from "../logger.ts";
 import type { ListenerInfo, ServiceFactory } from "../plugin.ts";
 import type { Counters } from "../stats.ts";
-import { type ChatEvent, ChatState, type ChatStateOptions } from "./chat_state.ts";
+import {
+  type ChatEvent,
+  ChatState,
+  type ChatStateOptions,
+  DEFAULT_CHAT_IDLE_TIMEOUT_MS,
+} from "./chat_state.ts";
+import type { ChatNameStore } from "./chat_names.ts";
+import { RedisChatNames } from "../redis/chat.ts";
 
 export * from "./chat_state.ts";
 
@@ -52,6 +65,13 @@ export interface ChatPluginOptions extends ChatStateOptions {
    * @default {a new ChatState from these options}
    */
   state?: ChatState;
+  /**
+   * Usernames shared with the introducers of other processes: a name is then unique across
+   * them (a `Register` for a name another address holds anywhere gets no reply, like a local
+   * one). Introductions still pair users of the same process only.
+   * @default {with the server's `redis`, Redis; else none}
+   */
+  names?: ChatNameStore | null;
 }
 
 function logEvent(logger: Logger, counters: Counters, event: ChatEvent): void {
@@ -136,6 +156,29 @@ export function chatPlugin(options: ChatPluginOptions = {}): ServiceFactory {
     const state = given ?? new ChatState(options);
     const limiter = new RateLimiter({ limit: rateLimit });
     const unsubscribe = state.subscribe((event) => logEvent(logger, counters, event));
+    // Several processes (server.ts --redis): usernames are claimed in the shared store too.
+    const names = options.names !== undefined
+      ? options.names
+      : ctx.redis
+      ? new RedisChatNames(ctx.redis)
+      : null;
+    const nameTtlMs = options.idleTimeoutMs ?? DEFAULT_CHAT_IDLE_TIMEOUT_MS;
+    /** Registered users of this process by address, and when their name was last renewed. */
+    const heard = new Map<string, { username: string; renewed: number }>();
+    const addrKey = (addr: SocketAddr): string => formatSocketAddr(canonicalSocketAddr(addr));
+    const unsubscribeNames = names === null ? () => {} : state.subscribe((event) => {
+      if (event.kind === "registered") {
+        const key = addrKey(event.user.addr);
+        heard.set(key, { username: event.user.username, renewed: Date.now() });
+        if (event.renamedFrom !== undefined) names.release(event.renamedFrom, key).catch(() => {});
+      } else if (event.kind === "expired") {
+        const key = addrKey(event.user.addr);
+        heard.delete(key);
+        names.release(event.user.username, key).catch(() => {});
+      }
+    });
+    ctx.gauges.add("chat_users", undefined, () => state.registrations);
+    ctx.gauges.add("chat_busy_pairs", undefined, () => state.busyPairs);
     const now = (): number => Date.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
     let armedFor = Infinity;
@@ -206,6 +249,11 @@ export function chatPlugin(options: ChatPluginOptions = {}): ServiceFactory {
           continue;
         }
         state.touch(from);
+        const known = names === null ? undefined : heard.get(addrKey(from));
+        if (known !== undefined && Date.now() - known.renewed > nameTtlMs / 4) {
+          known.renewed = Date.now();
+          names!.refresh(known.username, addrKey(from), nameTtlMs).catch(() => {});
+        }
         if (data.length > MAX_PEER_PUNCH_DATAGRAM_BYTES) {
           counters.inc("chat_dropped", "oversize");
           continue;
@@ -218,9 +266,26 @@ export function chatPlugin(options: ChatPluginOptions = {}): ServiceFactory {
           continue;
         }
         counters.inc("chat_requests", message.type);
+        if (
+          names !== null && message.type === "Register" && isValidChatUsername(message.username)
+        ) {
+          let claim: "claimed" | "taken";
+          try {
+            claim = await names.claim(message.username, addrKey(from), nameTtlMs);
+          } catch {
+            // Shared state unreachable: no reply, so the peer retries its Register.
+            counters.inc("chat_dropped", "unavailable");
+            continue;
+          }
+          if (claim === "taken") {
+            counters.inc("chat_register_refused", "name_taken");
+            continue;
+          }
+        }
         let replies;
         try {
-          replies = state.handle(from, message);
+          // Each datagram is one request: what it causes is logged with its request_id.
+          replies = withRequestId(newRequestId(), () => state.handle(from, message));
         } catch (error) {
           // A bug, not bad input; the service carries on.
           counters.inc("chat_handler_errors");
@@ -228,6 +293,13 @@ export function chatPlugin(options: ChatPluginOptions = {}): ServiceFactory {
           continue;
         }
         for (const reply of replies) await send(socket, reply.to, reply.message);
+        if (names !== null && message.type === "Register") {
+          const held = state.lookup(message.username);
+          if (held === null || addrKey(held.addr) !== addrKey(from)) {
+            // Refused here (full, or held locally): give the shared claim back.
+            names.release(message.username, addrKey(from)).catch(() => {});
+          }
+        }
         schedule();
       }
     };
@@ -241,6 +313,7 @@ export function chatPlugin(options: ChatPluginOptions = {}): ServiceFactory {
         clearTimeout(timer);
         clearInterval(sweeper);
         unsubscribe();
+        unsubscribeNames();
         state.clear();
       },
     };

@@ -9,7 +9,11 @@
  *   disconnects releases the room and its peer is answered `ErrorPeerTimedOut` at once;
  * - IPv4-mapped client addresses are stored as IPv4;
  * - when the server holds its maximum number of rooms, `CreateRoom` is answered
- *   `ErrorTooManyRequests` and the connection stays open.
+ *   `ErrorTooManyRequests` and the connection stays open;
+ * - when the room store cannot reach its shared state (Redis, with `server.ts --redis`), the
+ *   request is answered `ErrorInternal` ("try again later" for gday clients) and the
+ *   connection stays open; a client waiting for `PeerContact` when Redis goes away gets
+ *   `ErrorInternal` too.
  *
  * @module
  */
@@ -29,6 +33,7 @@ import type { RateLimiter } from "../limits.ts";
 import type { Logger } from "../logger.ts";
 import type { RoomStore } from "../rooms.ts";
 import type { ServiceConnection, ServiceHandler } from "../service.ts";
+import { StateUnavailableError } from "../state_errors.ts";
 import type { Counters } from "../stats.ts";
 
 /** Options for {@linkcode createGdayService}. */
@@ -217,7 +222,7 @@ export function createGdayService(options: GdayServiceOptions): ServiceHandler {
       }
       logger.log("info", "peer_wait_failed", { conn: c.id, reason: outcome.reason });
       if (outcome.reason === "closed") return false;
-      await reply("ErrorPeerTimedOut");
+      await reply(outcome.reason === "unavailable" ? "ErrorInternal" : "ErrorPeerTimedOut");
       return true;
     };
 
@@ -249,7 +254,17 @@ export function createGdayService(options: GdayServiceOptions): ServiceHandler {
           await reply("ErrorSyntax");
           return;
         }
-        if (!(await handle(msg))) return;
+        let keep: boolean;
+        try {
+          keep = await handle(msg);
+        } catch (error) {
+          if (!(error instanceof StateUnavailableError)) throw error;
+          counters.inc("gday_state_unavailable");
+          logger.log("warn", "state_unavailable", { conn: c.id, error: error.message });
+          await reply("ErrorInternal");
+          keep = true;
+        }
+        if (!keep) return;
       }
     } catch (error) {
       // A write to a closed socket and the like: nothing to answer, just close.

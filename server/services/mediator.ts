@@ -27,7 +27,8 @@ import { type NativeRegistration, serveNative } from "./mediator_native.ts";
 import { type P2pscModeOptions, type P2pscRegistration, serveP2psc } from "./mediator_p2psc.ts";
 
 export type { P2pscModeOptions };
-import { MediatorRegistry } from "./mediator_registry.ts";
+import { MediatorRegistry, type MediatorStore } from "./mediator_registry.ts";
+import { RedisMediatorStore } from "../redis/mediator.ts";
 
 /** How long a registration waits for its peer unless told otherwise: 120 s. */
 export const DEFAULT_MEDIATOR_WAIT_MS = 120_000;
@@ -125,8 +126,23 @@ export function mediatorPlugin(options: MediatorServiceOptions = {}): ServiceFac
 
   return async (ctx) => {
     const identity = options.identity ?? await generateIdentityKeyPair();
-    const p2pscRegistry = new MediatorRegistry<P2pscRegistration>({ maxPending });
-    const nativeRegistry = new MediatorRegistry<NativeRegistration>({ maxPending });
+    // With Redis (server.ts --redis), waiting registrations are shared by every process.
+    const redis = ctx.redis;
+    const ttlMs = settings.waitTimeoutMs + settings.stepTimeoutMs;
+    const p2pscRegistry: MediatorStore<P2pscRegistration> = redis
+      ? new RedisMediatorStore<P2pscRegistration>({ redis, mode: "p2psc", maxPending, ttlMs })
+      : new MediatorRegistry<P2pscRegistration>({ maxPending });
+    const nativeRegistry: MediatorStore<NativeRegistration> = redis
+      ? new RedisMediatorStore<NativeRegistration>({
+        redis,
+        mode: "native",
+        maxPending,
+        ttlMs,
+        codec: NATIVE_CODEC,
+      })
+      : new MediatorRegistry<NativeRegistration>({ maxPending });
+    if (modes.p2psc) ctx.gauges.add("mediator_waiting", "p2psc", () => p2pscRegistry.size);
+    if (modes.native) ctx.gauges.add("mediator_waiting", "native", () => nativeRegistry.size);
     const runtime: MediatorRuntime = {
       logger: ctx.logger,
       counters: ctx.counters,
@@ -161,6 +177,15 @@ export function mediatorPlugin(options: MediatorServiceOptions = {}): ServiceFac
   };
 }
 
+/** How a native registration crosses processes (its key as hex). */
+const NATIVE_CODEC = {
+  encode: (value: NativeRegistration): unknown => ({ ...value, key: value.key.toHex() }),
+  decode: (data: unknown): NativeRegistration => {
+    const value = data as NativeRegistration & { key: string };
+    return { ...value, key: Uint8Array.fromHex(value.key) };
+  },
+};
+
 /** Read until the first byte that tells the mode; `null` when the client says nothing useful. */
 async function sniff(
   c: ServiceConnection,
@@ -168,11 +193,18 @@ async function sniff(
 ): Promise<{ mode: "p2psc" | "native"; bytes: Uint8Array } | null> {
   const buf = new Uint8Array(MAX_LEADING_WHITESPACE + 1);
   let filled = 0;
+  // One deadline for the whole sniff, not one per read: a client trickling whitespace a byte
+  // at a time would otherwise hold its connection for 1,024 step timeouts (slowloris).
+  const deadline = Date.now() + rt.stepTimeoutMs;
   while (filled < buf.length) {
     let n: number | null;
     try {
-      const result = await within(c.conn.read(buf.subarray(filled)), rt.stepTimeoutMs, c.signal);
-      if (!result.ok) return null;
+      const left = Math.max(1, deadline - Date.now());
+      const result = await within(c.conn.read(buf.subarray(filled)), left, c.signal);
+      if (!result.ok) {
+        if (result.why === "timeout") rt.counters.inc("mediator_refused", "timeout");
+        return null;
+      }
       n = result.value;
     } catch {
       return null;

@@ -33,7 +33,8 @@ import {
 } from "../../secure/identity_handshake.ts";
 import type { ServiceConnection } from "../service.ts";
 import { logKey, type MediatorRuntime, within } from "./mediator_common.ts";
-import type { MediatorRegistry } from "./mediator_registry.ts";
+import type { MediatorStore } from "./mediator_registry.ts";
+import { StateUnavailableError } from "../state_errors.ts";
 
 /** What a native registration leaves for its peer. */
 export interface NativeRegistration {
@@ -46,6 +47,9 @@ export interface NativeRegistration {
   /** The address the peer reported. */
   privateAddr: SocketAddr | null;
 }
+
+/** The answer when the shared state (Redis) cannot be reached: `busy`, "try again later". */
+const UNAVAILABLE_TEXT = "The mediator's shared state is unavailable; register again in a moment";
 
 type ReadResult = { kind: "msg"; msg: MediatorClientMsg } | { kind: "end" } | {
   kind: "error";
@@ -65,7 +69,7 @@ export async function serveNative(
   c: ServiceConnection,
   source: ByteReader,
   rt: MediatorRuntime,
-  registry: MediatorRegistry<NativeRegistration>,
+  registry: MediatorStore<NativeRegistration>,
   identity: IdentityKeyPair,
 ): Promise<void> {
   const { logger, counters } = rt;
@@ -197,7 +201,13 @@ export async function serveNative(
       observed: c.remote,
     });
 
-    const result = registry.register(own, wants, me);
+    let result;
+    try {
+      result = await registry.register(own, wants, me);
+    } catch (error) {
+      if (!(error instanceof StateUnavailableError)) throw error;
+      return await refuse("busy", UNAVAILABLE_TEXT, "unavailable");
+    }
     if (result.kind === "full") {
       return await refuse("busy", "The mediator is full; try again later");
     }
@@ -228,7 +238,7 @@ export async function serveNative(
     let outcome;
     if (waited.ok && waited.value.kind !== "left") {
       outcome = waited.value;
-    } else if (registry.cancel(own, result.ticket)) {
+    } else if (await registry.cancel(own, result.ticket)) {
       if (!waited.ok && waited.why === "timeout") {
         await refuse(
           "timeout",
@@ -250,6 +260,9 @@ export async function serveNative(
       outcome = await result.outcome; // Paired in the same instant: go on.
     }
     if (outcome.kind === "closed") return;
+    if (outcome.kind === "unavailable") {
+      return await refuse("busy", UNAVAILABLE_TEXT, "unavailable");
+    }
     if (outcome.kind === "replaced") {
       return await refuse(
         "replaced",

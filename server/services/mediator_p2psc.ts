@@ -44,7 +44,8 @@ import {
 import type { ByteReader } from "../../framing/length_prefixed.ts";
 import type { ServiceConnection } from "../service.ts";
 import { logKey, type MediatorRuntime, within } from "./mediator_common.ts";
-import type { MediatorRegistry } from "./mediator_registry.ts";
+import type { MediatorStore } from "./mediator_registry.ts";
+import { StateUnavailableError } from "../state_errors.ts";
 
 /** What a p2psc registration leaves for its peer. */
 export interface P2pscRegistration {
@@ -70,6 +71,9 @@ export interface P2pscModeOptions {
 
 const encoder = new TextEncoder();
 
+/** The answer when the shared state (Redis) cannot be reached ("try again later"). */
+const UNAVAILABLE_TEXT = "The mediator's shared state is unavailable; try again in a moment";
+
 type ReadResult = { kind: "msg"; msg: P2pscMessage } | { kind: "end" } | {
   kind: "error";
   error: unknown;
@@ -92,7 +96,7 @@ export async function serveP2psc(
   c: ServiceConnection,
   source: ByteReader,
   rt: MediatorRuntime,
-  registry: MediatorRegistry<P2pscRegistration>,
+  registry: MediatorStore<P2pscRegistration>,
   options: P2pscModeOptions = {},
 ): Promise<void> {
   const { logger, counters } = rt;
@@ -217,7 +221,13 @@ export async function serveP2psc(
     });
 
     // Step 3: pair, or wait as the Client.
-    const result = registry.register(ours.fingerprint, theirs.fingerprint, me);
+    let result;
+    try {
+      result = await registry.register(ours.fingerprint, theirs.fingerprint, me);
+    } catch (error) {
+      if (!(error instanceof StateUnavailableError)) throw error;
+      return await abort(UNAVAILABLE_TEXT, "unavailable");
+    }
     if (result.kind === "full") {
       return await abort("The mediator is full; try again later", "busy");
     }
@@ -258,7 +268,7 @@ export async function serveP2psc(
     let outcome;
     if (waited.ok && waited.value.kind !== "left") {
       outcome = waited.value;
-    } else if (registry.cancel(ours.fingerprint, result.ticket)) {
+    } else if (await registry.cancel(ours.fingerprint, result.ticket)) {
       if (!waited.ok && waited.why === "timeout") {
         await abort(
           `No peer registered with the key you asked for within ${
@@ -277,6 +287,7 @@ export async function serveP2psc(
       outcome = await result.outcome; // Paired in the same instant: go on.
     }
     if (outcome.kind === "closed") return;
+    if (outcome.kind === "unavailable") return await abort(UNAVAILABLE_TEXT, "unavailable");
     if (outcome.kind === "replaced") {
       return await abort(
         "Replaced: the same key registered again on another connection",

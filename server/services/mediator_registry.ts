@@ -31,6 +31,13 @@ export type WaitOutcome<T> =
   | {
     /** The registry was cleared (the server is shutting down). */
     kind: "closed";
+  }
+  | {
+    /**
+     * The store lost its shared state (Redis) while this registration waited; the peer should
+     * register again later. {@linkcode MediatorRegistry} never says it.
+     */
+    kind: "unavailable";
   };
 
 /** The result of {@linkcode MediatorRegistry.register}. */
@@ -56,6 +63,22 @@ export type RegisterResult<T> =
     kind: "full";
   };
 
+/**
+ * Where a mediator mode keeps its waiting registrations: {@linkcode MediatorRegistry} in this
+ * process, or `RedisMediatorStore` (`server/redis/mediator.ts`) shared by processes, whose
+ * methods may reject with a `StateUnavailableError` (`server/state_errors.ts`).
+ */
+export interface MediatorStore<T> {
+  /** See {@linkcode MediatorRegistry.register}. */
+  register(own: string, wants: string, value: T): RegisterResult<T> | Promise<RegisterResult<T>>;
+  /** See {@linkcode MediatorRegistry.cancel}. */
+  cancel(own: string, ticket: symbol): boolean | Promise<boolean>;
+  /** See {@linkcode MediatorRegistry.clear}. */
+  clear(): void;
+  /** Registrations waiting (in this process). */
+  readonly size: number;
+}
+
 interface Entry<T> {
   wants: string;
   value: T;
@@ -79,7 +102,7 @@ interface Entry<T> {
  * if (outcome.kind !== "paired" || outcome.peer !== "bob's address" || !(await outcome.handoff)) throw new Error("Bad outcome");
  * ```
  */
-export class MediatorRegistry<T> {
+export class MediatorRegistry<T> implements MediatorStore<T> {
   #max: number;
   #entries = new Map<string, Entry<T>>();
 

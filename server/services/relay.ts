@@ -501,6 +501,10 @@ class ConnLink implements Link {
   open(): DataLink {
     this.#mode = "open";
     const ready = this.send({ status: "paired" });
+    // Awaited by the first write or half-close. A circuit that ends before either (the other
+    // side failed first) must not leave this rejection unhandled: that crashed the server
+    // (found by the fuzz suite).
+    ready.catch(() => {});
     const conn = this.#conn;
     return {
       read: async () => {
@@ -928,7 +932,18 @@ export function relayPlugin(options: RelayServiceOptions = {}): ServiceFactory {
         });
       }
       if (closing) return new Response("Shutting down\n", { status: 503 });
-      const { socket, response } = Deno.upgradeWebSocket(request);
+      let upgraded: { socket: WebSocket; response: Response };
+      try {
+        upgraded = Deno.upgradeWebSocket(request);
+      } catch (error) {
+        // `Upgrade: websocket` without a valid handshake (found by the fuzz suite; it used to
+        // be a 500 logged at error level).
+        counters.inc("relay_refused", "bad-upgrade");
+        return new Response(`Not a WebSocket handshake: ${(error as Error).message}\n`, {
+          status: 400,
+        });
+      }
+      const { socket, response } = upgraded;
       const link = new WsLink(
         nextWsId++,
         socket,
@@ -940,6 +955,14 @@ export function relayPlugin(options: RelayServiceOptions = {}): ServiceFactory {
       return response;
     };
     const unroute = routes?.add("GET", RELAY_WS_PATH, upgrade);
+    ctx.gauges.add("relay_circuits_open", undefined, () => state.activeCircuits);
+    ctx.gauges.add("relay_circuits_waiting", undefined, () => state.waitingCircuits);
+    // WebSocket links are the relay's own (TCP and TLS ones are counted by the server).
+    ctx.gauges.add("connections_open", "relay", () => {
+      let n = 0;
+      for (const link of links) if (link.transport === "ws" || link.transport === "wss") n++;
+      return n;
+    });
 
     const listeners = [];
     if (port !== null) listeners.push({ transport: "tcp" as const, port });
