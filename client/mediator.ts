@@ -587,7 +587,7 @@ export async function connect(options: MediatorConnectOptions): Promise<Mediated
       path: "direct-tcp" | "relay";
       remoteAddr: SocketAddr;
       localAddr: SocketAddr;
-      closeTransport(): void;
+      closeTransport(): void | Promise<void>;
     };
     const direct = async (): Promise<Won> => {
       const result = await punchTcp({
@@ -649,7 +649,7 @@ export async function connect(options: MediatorConnectOptions): Promise<Mediated
     options.onEvent?.({ kind: "connected", remote: winner.remoteAddr });
     const close = async (): Promise<void> => {
       await winner.secure.close().catch(() => {});
-      winner.closeTransport();
+      await winner.closeTransport();
     };
     return {
       readable: winner.readable,

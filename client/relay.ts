@@ -230,6 +230,11 @@ export interface RelayConnection extends Duplex, Disposable {
   readonly remoteAddr: SocketAddr | null;
   /** Close both directions at once (safe to call twice). */
   close(): void;
+  /**
+   * Resolves once the transport has really closed. Over WebSocket the close (and any data
+   * queued before it) goes out asynchronously, so a program about to exit should wait for it.
+   */
+  readonly finished: Promise<void>;
 }
 
 /** Resolve the transport and the address to dial. */
@@ -416,6 +421,7 @@ async function overTcp(
         localAddr: conn.localAddr,
         remoteAddr: conn.remoteAddr,
         close: () => conn.close(),
+        finished: Promise.resolve(),
         [Symbol.dispose]: () => conn.close(),
       };
     }
@@ -510,6 +516,7 @@ async function overWebSocket(
         localAddr: null,
         remoteAddr: null,
         close,
+        finished: duplex.closed.then(() => {}),
         [Symbol.dispose]: close,
       });
     };
@@ -589,9 +596,15 @@ export interface RelayDialed {
   remoteAddr: SocketAddr;
   /** This side's address (unspecified `0.0.0.0:0` over WebSocket). */
   localAddr: SocketAddr;
-  /** Close the circuit. */
-  close(): void;
+  /**
+   * Close the circuit; resolves once it has closed (over WebSocket, after the close handshake, at
+   * most {@linkcode RELAY_CLOSE_LINGER_MS}), so what was written before has gone out.
+   */
+  close(): Promise<void>;
 }
+
+/** How long {@linkcode RelayDialed.close} waits for a WebSocket to finish closing. */
+export const RELAY_CLOSE_LINGER_MS = 3000;
 
 const UNSPECIFIED: SocketAddr = Object.freeze({ family: "v4", ip: "0.0.0.0", port: 0 });
 
@@ -628,7 +641,15 @@ export function relayDialer(
       duplex: conn,
       remoteAddr: conn.remoteAddr ?? UNSPECIFIED,
       localAddr: conn.localAddr ?? UNSPECIFIED,
-      close: () => conn.close(),
+      close: async () => {
+        conn.close();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          conn.finished,
+          new Promise((r) => (timer = setTimeout(r, RELAY_CLOSE_LINGER_MS))),
+        ]);
+        clearTimeout(timer);
+      },
     };
   };
 }

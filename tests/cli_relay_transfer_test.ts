@@ -3,25 +3,21 @@ import { LineReader, runClientProcess, spawnServer } from "./_helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
-Deno.test("cli: send and receive --relay-only move a file through server.ts's relay", async () => {
-  await using server = await spawnServer([
-    "--host",
-    "127.0.0.1",
-    "--gday-port",
-    "0",
-    "--relay-port",
-    "0",
-    "--rate-limit",
-    "0",
-  ], 2);
+async function relayTransfer(kind: "tcp" | "ws"): Promise<void> {
+  const extra = kind === "ws" ? ["--http-port", "0"] : [];
+  await using server = await spawnServer(
+    ["--host", "127.0.0.1", "--gday-port", "0", "--relay-port", "0", "--rate-limit", "0", ...extra],
+    kind === "ws" ? 3 : 2,
+  );
   const gday = server.listeners.find((l) => l.service === "gday")!;
-  const relay = server.listeners.find((l) => l.service === "relay")!;
+  const relay = kind === "ws"
+    ? `ws://127.0.0.1:${server.listeners.find((l) => l.service === "http")!.port}/relay`
+    : `127.0.0.1:${server.listeners.find((l) => l.service === "relay")!.port}`;
   const dir = await Deno.makeTempDir({ prefix: "peerlink-relay-transfer-" });
   try {
     const data = new Uint8Array(1_000_000).map((_, i) => (i * 31) & 0xff);
     await Deno.writeFile(`${dir}/data.bin`, data);
     const at = `127.0.0.1:${gday.port}`;
-    const via = `127.0.0.1:${relay.port}`;
     const sender = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -32,7 +28,7 @@ Deno.test("cli: send and receive --relay-only move a file through server.ts's re
         "--server",
         at,
         "--relay",
-        via,
+        relay,
         "--relay-only",
       ],
       cwd: ROOT,
@@ -46,9 +42,8 @@ Deno.test("cli: send and receive --relay-only move a file through server.ts's re
         "Code: ".length,
       );
       const hint = await lines.waitFor((l) => l.includes("client.ts receive"), 5000);
-      assert.match(
-        hint,
-        new RegExp(`--relay ${via} --relay-only`),
+      assert.ok(
+        hint.includes(`--relay ${relay} --relay-only`),
         "the receiver is told the relay flags",
       );
       const received = await runClientProcess([
@@ -57,7 +52,7 @@ Deno.test("cli: send and receive --relay-only move a file through server.ts's re
         "--server",
         at,
         "--relay",
-        via,
+        relay,
         "--relay-only",
         "--out",
         `${dir}/in`,
@@ -65,9 +60,19 @@ Deno.test("cli: send and receive --relay-only move a file through server.ts's re
       assert.equal(received.code, 0, received.stderr);
       assert.match(received.stderr, /over relay/);
       assert.deepEqual(await Deno.readFile(`${dir}/in/data.bin`), data);
-      assert.equal((await sender.status).code, 0);
-      await lines.rest();
-      await stdout;
+      // The sender must finish on its own once the receiver has verified (not wait for a resume).
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const status = await Promise.race([
+        sender.status,
+        new Promise<null>((r) => (timer = setTimeout(() => r(null), 20_000))),
+      ]);
+      clearTimeout(timer);
+      assert.ok(
+        status !== null,
+        "the sender did not finish within 20 s after the receiver verified",
+      );
+      assert.equal(status.code, 0, await lines.rest());
+      assert.match(await stdout, /the receiver verified and saved every file/);
     } finally {
       try {
         sender.kill("SIGKILL");
@@ -85,4 +90,10 @@ Deno.test("cli: send and receive --relay-only move a file through server.ts's re
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-});
+}
+
+Deno.test("cli: send and receive --relay-only move a file through server.ts's relay (TCP)", () =>
+  relayTransfer("tcp"));
+
+Deno.test("cli: send and receive --relay-only move a file through server.ts's relay (WebSocket); both sides finish", () =>
+  relayTransfer("ws"));
