@@ -260,7 +260,13 @@ export async function benchSecureThroughput(
   for (let offset = 0; offset < big.length; offset += data.length) {
     big.set(data.subarray(0, big.length - offset), offset);
   }
-  const tcpMBps = await measureTcp(big, durationMs * 2);
+  // Median of three runs: one loopback run on a shared 2-core machine varies a lot.
+  const median = (xs: number[]): number => xs.sort((a, b) => a - b)[1]!;
+  const tcpMBps = median([
+    await measureTcp(big, durationMs * 2),
+    await measureTcp(big, durationMs * 2),
+    await measureTcp(big, durationMs * 2),
+  ]);
   const rawTcpMBps = await measureTcp(big, durationMs, true);
   const result: SecureThroughputResult = {
     rawMBps,
@@ -325,7 +331,8 @@ export async function benchSecureThroughputSection(
 
 The native secure stream (ChaCha20-Poly1305, 64 KiB chunks, 256 KiB application writes)
 between two processes over loopback TCP — this one encrypts and sends, the other decrypts, as two
-real peers — against the raw cipher (node:crypto) measured in the same run on one core.
+real peers — against the raw cipher (node:crypto) measured in the same run on one core. The
+stream figure is the median of three runs.
 
 ${SECURE_THROUGHPUT_HEADER}
 ${formatSecureThroughputRow(result)}

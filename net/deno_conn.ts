@@ -12,7 +12,13 @@ import type { Duplex } from "./duplex.ts";
 import type { TcpConnection } from "./tcp.ts";
 
 /** Bytes a read asks for at a time. */
-const READ_CHUNK_BYTES = 64 * 1024;
+const READ_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * Bytes the writable queues before `ready` waits: one large write can be on its way while the
+ * writer prepares the next (e.g. encrypts it).
+ */
+const WRITE_QUEUE_BYTES = 512 * 1024;
 
 /**
  * Streams over a connection; `close()` closes the socket (safe to call twice).
@@ -54,7 +60,7 @@ export function denoConnStreams(conn: Deno.Conn): Duplex & { close(): void } {
     abort() {
       close();
     },
-  });
+  }, new ByteLengthQueuingStrategy({ highWaterMark: WRITE_QUEUE_BYTES }));
   const readable = new ReadableStream({
     type: "bytes",
     autoAllocateChunkSize: READ_CHUNK_BYTES,
