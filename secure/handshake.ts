@@ -64,6 +64,7 @@
  * @module
  */
 
+import { directionalKeys } from "./_keys.ts";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -171,27 +172,7 @@ export function deriveNativeKeys(
   const transcript = sha256(input);
   const derive = (name: string): Uint8Array =>
     hkdf(sha256, spakeKey, transcript, encoder.encode(`peerlink/1 ${name}`), 32);
-  const confirmA = derive("confirm A");
-  const confirmB = derive("confirm B");
-  const dataAB = derive("data A to B");
-  const dataBA = derive("data B to A");
-  return role === "A"
-    ? {
-      role,
-      transcript,
-      confirmOwn: confirmA,
-      confirmPeer: confirmB,
-      send: dataAB,
-      receive: dataBA,
-    }
-    : {
-      role,
-      transcript,
-      confirmOwn: confirmB,
-      confirmPeer: confirmA,
-      send: dataBA,
-      receive: dataAB,
-    };
+  return directionalKeys(derive, role, transcript);
 }
 
 function u32(n: number): Uint8Array {

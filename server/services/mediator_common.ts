@@ -121,3 +121,58 @@ export class PrimedReader implements ByteReader {
 export function logKey(fingerprint: string): string {
   return fingerprint.slice(0, 16);
 }
+
+/** One read of a client's next message: a message, the end of the stream, or what went wrong. */
+export type ReadResult<M> = { kind: "msg"; msg: M } | { kind: "end" } | {
+  kind: "error";
+  error: unknown;
+};
+
+/** Reads that can be started early and taken later (see {@linkcode messageReads}). */
+export interface MessageReads<M> {
+  /** Start reading the next message (once) and return its result. */
+  readNext(): Promise<ReadResult<M>>;
+  /** Take the next message's result; the read after it starts fresh. */
+  take(): Promise<ReadResult<M>>;
+}
+
+/**
+ * Read one message at a time from a connection, decoded, never throwing: a read can start early
+ * (to notice a client that leaves while the mediator waits for its peer) and be taken later.
+ *
+ * @example
+ * ```ts
+ * import { messageReads } from "./mediator_common.ts";
+ * const frames = [new Uint8Array([1]), null];
+ * const reads = messageReads(() => Promise.resolve(frames.shift() ?? null), (b) => b[0]);
+ * const first = await reads.take();
+ * if (first.kind !== "msg" || first.msg !== 1) throw new Error("Bad message");
+ * if ((await reads.take()).kind !== "end") throw new Error("Expected the end");
+ * ```
+ */
+export function messageReads<M>(
+  read: () => Promise<Uint8Array | null>,
+  decode: (bytes: Uint8Array) => M,
+): MessageReads<M> {
+  let pending: Promise<ReadResult<M>> | null = null;
+  const readNext = (): Promise<ReadResult<M>> => {
+    pending ??= read().then(
+      (bytes): ReadResult<M> => {
+        if (bytes === null) return { kind: "end" };
+        try {
+          return { kind: "msg", msg: decode(bytes) };
+        } catch (error) {
+          return { kind: "error", error };
+        }
+      },
+      (error): ReadResult<M> => ({ kind: "error", error }),
+    );
+    return pending;
+  };
+  const take = (): Promise<ReadResult<M>> => {
+    const p = readNext();
+    pending = null;
+    return p;
+  };
+  return { readNext, take };
+}

@@ -32,7 +32,13 @@ import {
   verifyEd25519,
 } from "../../secure/identity_handshake.ts";
 import type { ServiceConnection } from "../service.ts";
-import { logKey, type MediatorRuntime, within } from "./mediator_common.ts";
+import {
+  logKey,
+  type MediatorRuntime,
+  messageReads,
+  type ReadResult as CommonReadResult,
+  within,
+} from "./mediator_common.ts";
 import type { MediatorStore } from "./mediator_registry.ts";
 import { StateUnavailableError } from "../state_errors.ts";
 
@@ -51,10 +57,7 @@ export interface NativeRegistration {
 /** The answer when the shared state (Redis) cannot be reached: `busy`, "try again later". */
 const UNAVAILABLE_TEXT = "The mediator's shared state is unavailable; register again in a moment";
 
-type ReadResult = { kind: "msg"; msg: MediatorClientMsg } | { kind: "end" } | {
-  kind: "error";
-  error: unknown;
-};
+type ReadResult = CommonReadResult<MediatorClientMsg>;
 
 /**
  * Serve one native-mode peer on `c`, reading from `source` (which replays the bytes already
@@ -74,26 +77,7 @@ export async function serveNative(
 ): Promise<void> {
   const { logger, counters } = rt;
   const reader = new FrameReader(source, { maxFrameBytes: rt.maxMessageBytes });
-  let pending: Promise<ReadResult> | null = null;
-  const readNext = (): Promise<ReadResult> => {
-    pending ??= reader.read().then(
-      (frame): ReadResult => {
-        if (frame === null) return { kind: "end" };
-        try {
-          return { kind: "msg", msg: decodeMediatorClientMsg(frame) };
-        } catch (error) {
-          return { kind: "error", error };
-        }
-      },
-      (error): ReadResult => ({ kind: "error", error }),
-    );
-    return pending;
-  };
-  const take = (): Promise<ReadResult> => {
-    const p = readNext();
-    pending = null;
-    return p;
-  };
+  const { readNext, take } = messageReads(() => reader.read(), decodeMediatorClientMsg);
   const count = (event: string): void => counters.inc("mediator_native", event);
   const send = (msg: MediatorServerMsg): Promise<void> =>
     writeAll(c.conn, encodeMediatorServerFrame(msg));

@@ -43,7 +43,13 @@ import {
 } from "../../protocol/p2psc.ts";
 import type { ByteReader } from "../../framing/length_prefixed.ts";
 import type { ServiceConnection } from "../service.ts";
-import { logKey, type MediatorRuntime, within } from "./mediator_common.ts";
+import {
+  logKey,
+  type MediatorRuntime,
+  messageReads,
+  type ReadResult as CommonReadResult,
+  within,
+} from "./mediator_common.ts";
 import type { MediatorStore } from "./mediator_registry.ts";
 import { StateUnavailableError } from "../state_errors.ts";
 
@@ -74,10 +80,7 @@ const encoder = new TextEncoder();
 /** The answer when the shared state (Redis) cannot be reached ("try again later"). */
 const UNAVAILABLE_TEXT = "The mediator's shared state is unavailable; try again in a moment";
 
-type ReadResult = { kind: "msg"; msg: P2pscMessage } | { kind: "end" } | {
-  kind: "error";
-  error: unknown;
-};
+type ReadResult = CommonReadResult<P2pscMessage>;
 
 function sameText(a: string, b: string): boolean {
   const x = encoder.encode(a), y = encoder.encode(b);
@@ -101,26 +104,7 @@ export async function serveP2psc(
 ): Promise<void> {
   const { logger, counters } = rt;
   const reader = new JsonObjectReader(source, { maxObjectBytes: rt.maxMessageBytes });
-  let pending: Promise<ReadResult> | null = null;
-  const readNext = (): Promise<ReadResult> => {
-    pending ??= reader.read().then(
-      (bytes): ReadResult => {
-        if (bytes === null) return { kind: "end" };
-        try {
-          return { kind: "msg", msg: decodeP2pscMessage(bytes) };
-        } catch (error) {
-          return { kind: "error", error };
-        }
-      },
-      (error): ReadResult => ({ kind: "error", error }),
-    );
-    return pending;
-  };
-  const take = (): Promise<ReadResult> => {
-    const p = readNext();
-    pending = null;
-    return p;
-  };
+  const { readNext, take } = messageReads(() => reader.read(), decodeP2pscMessage);
   const count = (event: string): void => counters.inc("mediator_p2psc", event);
   const send = (msg: P2pscMessage): Promise<void> => writeAll(c.conn, encodeP2pscMessage(msg));
   const abort = async (reason: string, event: string): Promise<void> => {
