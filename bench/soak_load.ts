@@ -241,6 +241,40 @@ export const DEFAULT_SOAK_CLIENTS: Readonly<SoakClients> = Object.freeze({
 });
 
 /**
+ * Start a `server.ts` on fresh ports: pick one free port per name in `transports`, build the
+ * arguments from them, and start again with new ports (up to three times) when another program
+ * took one of them in the meantime ("Address already in use"). `httpPortOf` names the port the
+ * readiness probe uses.
+ *
+ * @example
+ * ```ts ignore
+ * const { server, ports } = await startPeerlinkOnFreePorts(
+ *   { gday: "tcp", http: "tcp" },
+ *   (p) => ["--gday-port", String(p.gday), "--http-port", String(p.http)],
+ *   "http",
+ * );
+ * await server.stop();
+ * ```
+ */
+export async function startPeerlinkOnFreePorts<K extends string>(
+  transports: Readonly<Record<K, "tcp" | "udp">>,
+  args: (ports: Readonly<Record<K, number>>) => string[],
+  httpPortOf: NoInfer<K>,
+): Promise<{ server: PeerlinkProcess; ports: Record<K, number> }> {
+  for (let attempt = 1;; attempt++) {
+    const ports = {} as Record<K, number>;
+    for (const name of Object.keys(transports) as K[]) ports[name] = freePort(transports[name]);
+    try {
+      const server = await startPeerlinkProcess(args(ports), ports[httpPortOf]);
+      return { server, ports };
+    } catch (error) {
+      const clash = error instanceof Error && error.message.includes("Address already in use");
+      if (!clash || attempt >= 3) throw error;
+    }
+  }
+}
+
+/**
  * Start a `server.ts` for the soak on fresh ports: gday, broker, STUN, relay and HTTP, limits
  * raised for 1,000 clients from one address, `--log-level warn`. Retries on a port clash.
  *
@@ -253,54 +287,43 @@ export const DEFAULT_SOAK_CLIENTS: Readonly<SoakClients> = Object.freeze({
 export async function startSoakServer(
   extraArgs: readonly string[] = [],
 ): Promise<{ server: PeerlinkProcess; ports: SoakPorts }> {
-  for (let attempt = 1;; attempt++) {
-    const ports: SoakPorts = {
-      gday: freePort("tcp"),
-      broker: freePort("tcp"),
-      stun: freePort("udp"),
-      stunAlt: freePort("udp"),
-      relay: freePort("tcp"),
-      http: freePort("tcp"),
-    };
-    try {
-      const server = await startPeerlinkProcess([
-        "--host",
-        "127.0.0.1",
-        "--gday-port",
-        String(ports.gday),
-        "--broker-port",
-        String(ports.broker),
-        "--broker-keepalive",
-        "2",
-        "--broker-timeout",
-        "6",
-        "--stun-port",
-        String(ports.stun),
-        "--stun-alt-port",
-        String(ports.stunAlt),
-        "--stun-rate-limit",
-        "0",
-        "--relay-port",
-        String(ports.relay),
-        "--relay-max-circuits-per-ip",
-        "100000",
-        "--http-port",
-        String(ports.http),
-        "--rate-limit",
-        "0",
-        "--max-connections",
-        "100000",
-        "--max-connections-per-ip",
-        "100000",
-        "--log-level",
-        "warn",
-        ...extraArgs,
-      ], ports.http);
-      return { server, ports };
-    } catch (error) {
-      if (attempt >= 3) throw error;
-    }
-  }
+  return await startPeerlinkOnFreePorts(
+    { gday: "tcp", broker: "tcp", stun: "udp", stunAlt: "udp", relay: "tcp", http: "tcp" },
+    (ports) => [
+      "--host",
+      "127.0.0.1",
+      "--gday-port",
+      String(ports.gday),
+      "--broker-port",
+      String(ports.broker),
+      "--broker-keepalive",
+      "2",
+      "--broker-timeout",
+      "6",
+      "--stun-port",
+      String(ports.stun),
+      "--stun-alt-port",
+      String(ports.stunAlt),
+      "--stun-rate-limit",
+      "0",
+      "--relay-port",
+      String(ports.relay),
+      "--relay-max-circuits-per-ip",
+      "100000",
+      "--http-port",
+      String(ports.http),
+      "--rate-limit",
+      "0",
+      "--max-connections",
+      "100000",
+      "--max-connections-per-ip",
+      "100000",
+      "--log-level",
+      "warn",
+      ...extraArgs,
+    ],
+    "http",
+  );
 }
 
 /** One `/metrics` sample during the soak. */
