@@ -185,6 +185,27 @@ export function quicAccept(options: QuicOptions & { expect?: SocketAddr }): Prom
     ...TRANSPORT,
   });
   let conn: Deno.QuicConn | undefined;
+  // Stop taking connections without crashing the runtime: Deno 2.9's QUIC (quinn-proto 0.11)
+  // panics when a packet arrives for a connection attempt still waiting in the listener's queue
+  // after `listener.stop()`. So every attempt after the first is refused while the connection
+  // lives; once the endpoint closes (new attempts are refused from then on) the queue is drained
+  // and only then is the listener stopped.
+  let refusing: Promise<void> | undefined;
+  const refuseTheRest = (): Promise<void> =>
+    refusing ??= (async () => {
+      for (;;) {
+        let incoming: Deno.QuicIncoming;
+        try {
+          incoming = await listener.incoming();
+        } catch {
+          break; // the endpoint closed and no attempt waits
+        }
+        try {
+          incoming.refuse();
+        } catch { /* already gone */ }
+      }
+      listener.stop();
+    })();
   return within(
     async () => {
       for (;;) {
@@ -198,7 +219,7 @@ export function quicAccept(options: QuicOptions & { expect?: SocketAddr }): Prom
         conn = candidate;
         break;
       }
-      listener.stop();
+      refuseTheRest();
       const reader = conn.incomingBidirectionalStreams.getReader();
       const { value, done } = await reader.read();
       reader.releaseLock();
@@ -212,12 +233,10 @@ export function quicAccept(options: QuicOptions & { expect?: SocketAddr }): Prom
     options,
     () => {
       try {
-        listener.stop();
-      } catch { /* stopped */ }
-      try {
         conn?.close();
       } catch { /* closed */ }
       endpoint.close();
+      refuseTheRest();
     },
   );
 }
