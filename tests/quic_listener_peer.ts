@@ -19,7 +19,7 @@ const certificate = quicCertificate(new Uint8Array(32).fill(7));
 function freeUdpAddr(): SocketAddr {
   const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   socket.close();
-  return { ip: "127.0.0.1", port: (socket.addr as Deno.NetAddr).port };
+  return { family: "v4", ip: "127.0.0.1", port: (socket.addr as Deno.NetAddr).port };
 }
 
 function join(remote: SocketAddr): Promise<QuicStream> {
