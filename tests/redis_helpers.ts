@@ -64,12 +64,15 @@ export interface RedisServer extends AsyncDisposable {
   start(): Promise<void>;
 }
 
-/** Start `redis-server` on a free loopback port and wait until it answers PING (10 s at most). */
+/**
+ * Start `redis-server` on a free loopback port and wait until it answers PING (10 s at most). If
+ * it exits at once (another program took the port meanwhile), try again on a fresh port.
+ */
 export async function startRedisServer(): Promise<RedisServer> {
-  const port = freePort();
+  let port = freePort();
   let child: Deno.ChildProcess | null = null;
   const start = async (): Promise<void> => {
-    child = new Deno.Command("redis-server", {
+    const spawned = new Deno.Command("redis-server", {
       args: [
         "--port",
         String(port),
@@ -86,8 +89,15 @@ export async function startRedisServer(): Promise<RedisServer> {
       stderr: "null",
       stdin: "null",
     }).spawn();
+    child = spawned;
+    let exited = false;
+    spawned.status.then(() => (exited = true));
     const deadline = Date.now() + 10_000;
     while (!(await ping(port))) {
+      if (exited) {
+        child = null;
+        throw new Error(`redis-server exited before answering on port ${port}`);
+      }
       if (Date.now() > deadline) {
         await stop();
         throw new Error(`redis-server did not answer on port ${port} within 10 s`);
@@ -104,7 +114,15 @@ export async function startRedisServer(): Promise<RedisServer> {
     } catch { /* exited */ }
     await running.status;
   };
-  await start();
+  for (let attempt = 1;; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (error) {
+      if (attempt >= 3) throw error;
+      port = freePort();
+    }
+  }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
