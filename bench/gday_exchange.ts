@@ -7,7 +7,7 @@
  * @module
  */
 
-import { freePort, withProcess } from "./process.ts";
+import { freePort, LOAD_SERVER_ARGS, withProcess } from "./process.ts";
 import { baselinePair, gdayExchange, type LoadResult, runLoad } from "./load.ts";
 import { type BenchSection, fmt, machineLine, percentile } from "./report.ts";
 
@@ -35,14 +35,7 @@ export async function benchGdayExchange(
       "127.0.0.1",
       "--gday-port",
       String(gdayPort),
-      "--rate-limit",
-      "0",
-      "--max-connections",
-      "100000",
-      "--max-connections-per-ip",
-      "100000",
-      "--log-level",
-      "warn",
+      ...LOAD_SERVER_ARGS,
     ],
     gdayPort,
     () =>

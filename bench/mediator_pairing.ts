@@ -18,7 +18,7 @@
  * @module
  */
 
-import { freePort, waitForPort } from "./process.ts";
+import { freePort, LOAD_SERVER_ARGS, waitForPort } from "./process.ts";
 import { timingSafeEqual } from "node:crypto";
 import { SERVER_FLAGS } from "../cli/server_main.ts";
 import { generateIdentity, type Identity } from "../client/identity.ts";
@@ -141,14 +141,7 @@ async function withServer<T>(args: string[], port: number, fn: () => Promise<T>)
       "--host",
       "127.0.0.1",
       ...otherPortsOff(),
-      "--rate-limit",
-      "0",
-      "--max-connections",
-      "100000",
-      "--max-connections-per-ip",
-      "100000",
-      "--log-level",
-      "warn",
+      ...LOAD_SERVER_ARGS,
       ...args,
     ],
     cwd: ROOT,

@@ -22,6 +22,27 @@ export function freePort(): number {
 }
 
 /**
+ * `server.ts` flags for a load test from one address: no rate limit, connection limits far above
+ * the load, and warnings only in the log.
+ *
+ * @example
+ * ```ts
+ * import { LOAD_SERVER_ARGS } from "./process.ts";
+ * if (!LOAD_SERVER_ARGS.includes("--rate-limit")) throw new Error("unlimited");
+ * ```
+ */
+export const LOAD_SERVER_ARGS: readonly string[] = Object.freeze([
+  "--rate-limit",
+  "0",
+  "--max-connections",
+  "100000",
+  "--max-connections-per-ip",
+  "100000",
+  "--log-level",
+  "warn",
+]);
+
+/**
  * Resolve once something accepts TCP connections on loopback `port` (up to `timeoutMs`).
  *
  * @example

@@ -9,16 +9,12 @@
  */
 
 import { type LoadResult, runLoad } from "./load.ts";
+import { freePort, LOAD_SERVER_ARGS } from "./process.ts";
 import { type BenchSection, fmt, machineLine, percentile } from "./report.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function freePort(): number {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  return (listener.addr as Deno.NetAddr).port;
-}
 
 async function waitForPort(port: number, what: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
@@ -60,14 +56,7 @@ function serverArgs(port: number, redisUrl: string | null): string[] {
     String(port),
     "--no-stun",
     "--no-relay",
-    "--rate-limit",
-    "0",
-    "--max-connections",
-    "100000",
-    "--max-connections-per-ip",
-    "100000",
-    "--log-level",
-    "warn",
+    ...LOAD_SERVER_ARGS,
     ...(redisUrl === null ? [] : ["--redis", redisUrl]),
   ];
 }

@@ -19,6 +19,7 @@ import { LengthPrefixedDecoder } from "../framing/length_prefixed.ts";
 import { decodeBrokerMessage, encodeBrokerFrame } from "../protocol/broker.ts";
 import { encodeStunMessage, STUN_METHOD_BINDING } from "../protocol/stun.ts";
 import { relayConnect } from "../client/relay.ts";
+import { LOAD_SERVER_ARGS } from "./process.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -312,14 +313,7 @@ export async function startSoakServer(
       "100000",
       "--http-port",
       String(ports.http),
-      "--rate-limit",
-      "0",
-      "--max-connections",
-      "100000",
-      "--max-connections-per-ip",
-      "100000",
-      "--log-level",
-      "warn",
+      ...LOAD_SERVER_ARGS,
       ...extraArgs,
     ],
     "http",

@@ -130,6 +130,45 @@ function assertHealthy(server: PeerlinkProcess, seed: number): void {
   );
 }
 
+/** The TCP listeners of the server-wide hardening tests. */
+const TCP_SERVICES = {
+  gday: "tcp",
+  gdayTls: "tcp",
+  http: "tcp",
+  relay: "tcp",
+  broker: "tcp",
+  mediator: "tcp",
+} as const;
+
+/** `server.ts` flags for {@linkcode TCP_SERVICES} on loopback, with TLS from `certDir`. */
+function tcpServiceArgs(
+  ports: Readonly<Record<keyof typeof TCP_SERVICES, number>>,
+  certDir: string,
+): string[] {
+  return [
+    "--host",
+    "127.0.0.1",
+    "--gday-port",
+    String(ports.gday),
+    "--gday-tls-port",
+    String(ports.gdayTls),
+    "--tls-cert",
+    `${certDir}/cert.pem`,
+    "--tls-key",
+    `${certDir}/key.pem`,
+    "--http-port",
+    String(ports.http),
+    "--relay-port",
+    String(ports.relay),
+    "--relay-tls-port",
+    "0",
+    "--broker-port",
+    String(ports.broker),
+    "--mediator-port",
+    String(ports.mediator),
+  ];
+}
+
 Deno.test({
   name: "hardening: 100,000 random and mutated frames at every listener; the server survives",
   // The frames' connections close before each worker finishes; nothing lingers past the test.
@@ -140,37 +179,13 @@ Deno.test({
     };
     const started = await startPeerlinkOnFreePorts(
       {
-        gday: "tcp",
-        gdayTls: "tcp",
-        http: "tcp",
-        relay: "tcp",
-        broker: "tcp",
-        mediator: "tcp",
+        ...TCP_SERVICES,
         chat: "udp",
         stun: "udp",
         stunAlt: "udp",
       },
       (ports) => [
-        "--host",
-        "127.0.0.1",
-        "--gday-port",
-        String(ports.gday),
-        "--gday-tls-port",
-        String(ports.gdayTls),
-        "--tls-cert",
-        `${cert.dir}/cert.pem`,
-        "--tls-key",
-        `${cert.dir}/key.pem`,
-        "--http-port",
-        String(ports.http),
-        "--relay-port",
-        String(ports.relay),
-        "--relay-tls-port",
-        "0",
-        "--broker-port",
-        String(ports.broker),
-        "--mediator-port",
-        String(ports.mediator),
+        ...tcpServiceArgs(ports, cert.dir),
         "--chat-port",
         String(ports.chat),
         "--stun-port",
@@ -464,28 +479,9 @@ Deno.test("hardening: 1,000 slowloris connections are closed by the idle timeout
     [Symbol.asyncDispose]: () => Deno.remove(cert.dir, { recursive: true }),
   };
   const started = await startPeerlinkOnFreePorts(
-    { gday: "tcp", gdayTls: "tcp", http: "tcp", relay: "tcp", broker: "tcp", mediator: "tcp" },
+    TCP_SERVICES,
     (ports) => [
-      "--host",
-      "127.0.0.1",
-      "--gday-port",
-      String(ports.gday),
-      "--gday-tls-port",
-      String(ports.gdayTls),
-      "--tls-cert",
-      `${cert.dir}/cert.pem`,
-      "--tls-key",
-      `${cert.dir}/key.pem`,
-      "--http-port",
-      String(ports.http),
-      "--relay-port",
-      String(ports.relay),
-      "--relay-tls-port",
-      "0",
-      "--broker-port",
-      String(ports.broker),
-      "--mediator-port",
-      String(ports.mediator),
+      ...tcpServiceArgs(ports, cert.dir),
       "--no-stun",
       "--rate-limit",
       "0",
