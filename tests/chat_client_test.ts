@@ -10,38 +10,14 @@ import {
   TargetNotFoundError,
 } from "../client/introducer.ts";
 import { UdpEndpoint, UdpEndpointError } from "../net/udp_endpoint.ts";
-import { type ChatEvent, chatPlugin, ChatState } from "../server/services/chat.ts";
-import { type PeerlinkServer, startServer } from "../server/server.ts";
-import { silentLogger } from "../server/logger.ts";
+import { ChatState } from "../server/services/chat.ts";
+import type { PeerlinkServer } from "../server/server.ts";
 import type { SocketAddr } from "../protocol/socket_addr.ts";
 import { RawPeer } from "./chat_raw_peer.ts";
+import { nextIntroducerEvent, startIntroducer } from "./chat_helpers.ts";
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const str = (b: Uint8Array): string => new TextDecoder().decode(b);
-
-async function start(state: ChatState, hostname = "127.0.0.1"): Promise<PeerlinkServer> {
-  return await startServer({
-    hostname,
-    gdayPort: null,
-    logger: silentLogger,
-    services: [chatPlugin({ port: 0, state, rateLimit: 0 })],
-  });
-}
-
-function nextEvent(state: ChatState, match: (e: ChatEvent) => boolean): Promise<ChatEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      stop();
-      reject(new Error("Timed out waiting for an introducer event"));
-    }, 5000);
-    const stop = state.subscribe((e) => {
-      if (!match(e)) return;
-      clearTimeout(timer);
-      stop();
-      resolve(e);
-    });
-  });
-}
 
 const FAST = { attempts: 3, attemptTimeoutMs: 100 };
 
@@ -114,7 +90,7 @@ Deno.test("UdpEndpoint: a dual-stack endpoint talks to IPv4 and IPv6; IPv4-only 
 
 Deno.test("IntroducerClient: register, connect, incoming call, finish; the endpoint stays usable", async () => {
   const state = new ChatState();
-  await using server = await start(state);
+  await using server = await startIntroducer(state);
   const introducer = server.listeners[0]!.addr;
   await using alice = await createIntroducerClient({ introducer, ...FAST });
   await using bob = await createIntroducerClient({ introducer, ...FAST });
@@ -140,7 +116,7 @@ Deno.test("IntroducerClient: register, connect, incoming call, finish; the endpo
   await alice.endpoint.send(text("Punch!"), peer.addr);
   assert.equal(str((await heard).data), "Punch!");
 
-  const released = nextEvent(state, (e) => e.kind === "released");
+  const released = nextIntroducerEvent(state, (e) => e.kind === "released");
   await alice.finish();
   await released; // the introducer handled it
   assert.equal(state.busyPairs, 0);
@@ -150,7 +126,7 @@ Deno.test("IntroducerClient: register, connect, incoming call, finish; the endpo
 
 Deno.test("IntroducerClient: TargetNotFoundError, TargetBusyError, and registering first", async () => {
   const state = new ChatState();
-  await using server = await start(state);
+  await using server = await startIntroducer(state);
   const introducer = server.listeners[0]!.addr;
   await using alice = await createIntroducerClient({ introducer, ...FAST });
   await using bob = await createIntroducerClient({ introducer, ...FAST });
@@ -169,7 +145,7 @@ Deno.test("IntroducerClient: TargetNotFoundError, TargetBusyError, and registeri
   await alice.connect("bob");
   await assert.rejects(carol.connect("bob"), TargetBusyError);
   await assert.rejects(alice.connect("carol"), TargetBusyError); // alice is busy herself
-  const released = nextEvent(state, (e) => e.kind === "released");
+  const released = nextIntroducerEvent(state, (e) => e.kind === "released");
   await alice.finish();
   await released;
   const peer = await carol.connect("bob");
@@ -179,7 +155,7 @@ Deno.test("IntroducerClient: TargetNotFoundError, TargetBusyError, and registeri
 
 Deno.test("IntroducerClient: simultaneous connects to each other both succeed", async () => {
   const state = new ChatState();
-  await using server = await start(state);
+  await using server = await startIntroducer(state);
   const introducer = server.listeners[0]!.addr;
   await using alice = await createIntroducerClient({ introducer, ...FAST });
   await using bob = await createIntroducerClient({ introducer, ...FAST });
@@ -193,7 +169,7 @@ Deno.test("IntroducerClient: simultaneous connects to each other both succeed", 
 
 Deno.test("IntroducerClient: a taken name times out (no RegisterAck), bounded by attempts", async () => {
   const state = new ChatState();
-  await using server = await start(state);
+  await using server = await startIntroducer(state);
   const introducer = server.listeners[0]!.addr;
   await using alice = await createIntroducerClient({ introducer, ...FAST });
   await using mallory = await createIntroducerClient({
@@ -214,13 +190,13 @@ Deno.test("IntroducerClient: a taken name times out (no RegisterAck), bounded by
 
 Deno.test("IntroducerClient: the keep-alive holds the registration; a silent client expires", async () => {
   const state = new ChatState({ idleTimeoutMs: 300 });
-  await using server = await start(state);
+  await using server = await startIntroducer(state);
   const introducer = server.listeners[0]!.addr;
   await using kept = await createIntroducerClient({ introducer, ...FAST, keepAliveMs: 60 });
   await using silent = await createIntroducerClient({ introducer, ...FAST, keepAliveMs: 0 });
   await kept.register("kept");
   await silent.register("silent");
-  const event = await nextEvent(state, (e) => e.kind === "expired");
+  const event = await nextIntroducerEvent(state, (e) => e.kind === "expired");
   assert.ok(event.kind === "expired" && event.user.username === "silent");
   assert.notEqual(state.lookup("kept"), null);
   assert.equal(state.registrations, 1);
@@ -324,7 +300,7 @@ Deno.test("IntroducerClient: IPv6 loopback and name resolution", async () => {
   const state = new ChatState();
   let server: PeerlinkServer;
   try {
-    server = await start(state, "::1");
+    server = await startIntroducer(state, "::1");
   } catch (error) {
     console.log(`IPv6 loopback unavailable, skipped: ${error}`);
     return;

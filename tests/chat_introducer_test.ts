@@ -4,45 +4,12 @@
  */
 
 import assert from "node:assert/strict";
-import { type ChatEvent, chatPlugin, ChatState } from "../server/services/chat.ts";
-import { type PeerlinkServer, startServer } from "../server/server.ts";
-import { silentLogger } from "../server/logger.ts";
+import { ChatState } from "../server/services/chat.ts";
+import type { PeerlinkServer } from "../server/server.ts";
 import { RawPeer, waitUntil } from "./chat_raw_peer.ts";
-
-async function start(
-  state: ChatState,
-  hostname = "127.0.0.1",
-  rateLimit = 0,
-): Promise<PeerlinkServer> {
-  return await startServer({
-    hostname,
-    gdayPort: null,
-    logger: silentLogger,
-    services: [chatPlugin({ port: 0, state, rateLimit })],
-  });
-}
+import { nextIntroducerEvent, startIntroducer } from "./chat_helpers.ts";
 
 const chatPort = (server: PeerlinkServer): number => server.listeners[0]!.addr.port;
-
-/** Resolves with the first event that matches, from now on. */
-function nextEvent(
-  state: ChatState,
-  match: (event: ChatEvent) => boolean,
-  timeoutMs = 5000,
-): Promise<ChatEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      stop();
-      reject(new Error("Timed out waiting for an introducer event"));
-    }, timeoutMs);
-    const stop = state.subscribe((event) => {
-      if (!match(event)) return;
-      clearTimeout(timer);
-      stop();
-      resolve(event);
-    });
-  });
-}
 
 const REGISTER = (name: string): string => `{"Register":{"username":"${name}"}}`;
 const CONNECT = (name: string): string => `{"Connect":{"target_username":"${name}"}}`;
@@ -51,7 +18,7 @@ const PEER_INFO = (peer: string, name: string): string =>
 
 Deno.test("chat introducer: register, connect, PeerInfo both ways, busy and not found (spec bytes)", async () => {
   const state = new ChatState();
-  await using server = await start(state);
+  await using server = await startIntroducer(state);
   const port = chatPort(server);
   await using alice = new RawPeer();
   await using bob = new RawPeer();
@@ -98,7 +65,7 @@ Deno.test("chat introducer: register, connect, PeerInfo both ways, busy and not 
 
 Deno.test("chat introducer: serde's lenient forms are understood, other variants ignored", async () => {
   const state = new ChatState();
-  await using server = await start(state);
+  await using server = await startIntroducer(state);
   const port = chatPort(server);
   await using dave = new RawPeer();
   await using erin = new RawPeer();
@@ -128,7 +95,7 @@ Deno.test("chat introducer: serde's lenient forms are understood, other variants
 
 Deno.test("chat introducer: usernames are validated and unique", async () => {
   const state = new ChatState();
-  await using server = await start(state);
+  await using server = await startIntroducer(state);
   const port = chatPort(server);
   await using alice = new RawPeer();
   await using mallory = new RawPeer();
@@ -162,13 +129,13 @@ Deno.test("chat introducer: usernames are validated and unique", async () => {
 
 Deno.test("chat introducer: idle registrations and busy pairs expire; the tables empty", async () => {
   const state = new ChatState({ idleTimeoutMs: 400, busyTimeoutMs: 100 });
-  await using server = await start(state);
+  await using server = await startIntroducer(state);
   const port = chatPort(server);
   await using alice = new RawPeer();
   await using bob = new RawPeer();
   await alice.expect(REGISTER("alice"), port, '"RegisterAck"');
   await bob.expect(REGISTER("bob"), port, '"RegisterAck"');
-  const released = nextEvent(state, (e) => e.kind === "released");
+  const released = nextIntroducerEvent(state, (e) => e.kind === "released");
   await alice.send(CONNECT("bob"), port);
   assert.equal(await alice.recv(), PEER_INFO(`127.0.0.1:${bob.port}`, "bob"));
   assert.equal(await bob.recv(), PEER_INFO(`127.0.0.1:${alice.port}`, "alice"));
@@ -191,7 +158,7 @@ Deno.test("chat introducer: idle registrations and busy pairs expire; the tables
 
 Deno.test("chat introducer: a partner's expiry frees the other side; any datagram refreshes", async () => {
   const state = new ChatState({ idleTimeoutMs: 300, busyTimeoutMs: 60_000 });
-  await using server = await start(state);
+  await using server = await startIntroducer(state);
   const port = chatPort(server);
   await using alice = new RawPeer();
   await using bob = new RawPeer();
@@ -200,7 +167,7 @@ Deno.test("chat introducer: a partner's expiry frees the other side; any datagra
   await alice.send(CONNECT("bob"), port);
   await alice.recv();
   await bob.recv();
-  const released = nextEvent(state, (e) => e.kind === "released");
+  const released = nextIntroducerEvent(state, (e) => e.kind === "released");
   // bob keeps sending, even garbage, which refreshes it; alice stays silent and expires.
   let keepGoing = true;
   const keepAlive = (async () => {
@@ -269,7 +236,7 @@ function badDatagram(i: number): Uint8Array {
 Deno.test("chat introducer: 10,000 malformed datagrams are dropped and counted, and it keeps serving", async () => {
   const started = Date.now();
   const state = new ChatState();
-  await using server = await start(state);
+  await using server = await startIntroducer(state);
   const port = chatPort(server);
   await using alice = new RawPeer();
   await using bob = new RawPeer();
@@ -300,7 +267,7 @@ Deno.test("chat introducer: 10,000 malformed datagrams are dropped and counted, 
 
 Deno.test("chat introducer: the rate limit drops and counts datagrams per client", async () => {
   const state = new ChatState();
-  await using server = await start(state, "127.0.0.1", 5);
+  await using server = await startIntroducer(state, "127.0.0.1", 5);
   const port = chatPort(server);
   await using alice = new RawPeer();
   await alice.expect(REGISTER("alice"), port, '"RegisterAck"'); // 1
@@ -319,7 +286,7 @@ Deno.test("chat introducer: IPv6 loopback, addresses as [v6]:port", async () => 
   const state = new ChatState();
   let server: PeerlinkServer;
   try {
-    server = await start(state, "::1");
+    server = await startIntroducer(state, "::1");
   } catch (error) {
     console.log(`IPv6 loopback unavailable, skipped: ${error}`);
     return;
@@ -340,7 +307,7 @@ Deno.test("chat introducer: IPv6 loopback, addresses as [v6]:port", async () => 
 
 Deno.test("chat introducer: a dual-stack listener reports IPv4 peers as IPv4", async () => {
   const state = new ChatState();
-  await using server = await start(state, "::");
+  await using server = await startIntroducer(state, "::");
   const port = chatPort(server);
   await using v4 = new RawPeer("127.0.0.1");
   let v6: RawPeer | null = null;

@@ -45,42 +45,15 @@ import {
   MAX_PEER_PUNCH_DATAGRAM_BYTES,
 } from "../protocol/peer_punch.ts";
 import type { UdpDatagram } from "../net/udp_endpoint.ts";
-import { type ChatEvent, chatPlugin, ChatState } from "../server/services/chat.ts";
-import { type PeerlinkServer, startServer } from "../server/server.ts";
-import { silentLogger } from "../server/logger.ts";
+import { ChatState } from "../server/services/chat.ts";
+import type { PeerlinkServer } from "../server/server.ts";
 import { WrongCodeError } from "../secure/errors.ts";
 import { RawPeer, waitUntil } from "./chat_raw_peer.ts";
+import { nextIntroducerEvent, startIntroducer } from "./chat_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const FAST = { attempts: 3, attemptTimeoutMs: 200, keepAliveMs: 0 };
-
-async function startIntroducer(state: ChatState): Promise<PeerlinkServer> {
-  return await startServer({
-    hostname: "127.0.0.1",
-    gdayPort: null,
-    logger: silentLogger,
-    services: [chatPlugin({ port: 0, state, rateLimit: 0 })],
-  });
-}
-
-function nextIntroducerEvent(
-  state: ChatState,
-  match: (e: ChatEvent) => boolean,
-): Promise<ChatEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      stop();
-      reject(new Error("Timed out waiting for an introducer event"));
-    }, 5000);
-    const stop = state.subscribe((e) => {
-      if (!match(e)) return;
-      clearTimeout(timer);
-      stop();
-      resolve(e);
-    });
-  });
-}
 
 /** The next event that matches, skipping others; fails after `timeoutMs`. */
 async function expectEvent(

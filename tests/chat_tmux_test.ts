@@ -5,9 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { chatPlugin, ChatState } from "../server/services/chat.ts";
-import { type PeerlinkServer, startServer } from "../server/server.ts";
-import { silentLogger } from "../server/logger.ts";
+import { ChatState } from "../server/services/chat.ts";
+import { startIntroducer } from "./chat_helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const decoder = new TextDecoder();
@@ -95,15 +94,6 @@ class Terminal {
     const screen = await this.waitFor(/\[exited with status \d+\]/, timeoutMs);
     return Number(/\[exited with status (\d+)\]/.exec(screen)![1]);
   }
-}
-
-async function startIntroducer(state: ChatState): Promise<PeerlinkServer> {
-  return await startServer({
-    hostname: "127.0.0.1",
-    gdayPort: null,
-    logger: silentLogger,
-    services: [chatPlugin({ port: 0, state, rateLimit: 0 })],
-  });
 }
 
 /** Lines of a screen, for exact checks. */

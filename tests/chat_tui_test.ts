@@ -6,22 +6,12 @@
 import assert from "node:assert/strict";
 import { chatCommand, type ChatIo, printable } from "../cli/commands/chat.ts";
 import { runClient } from "../cli/main.ts";
-import { chatPlugin, ChatState } from "../server/services/chat.ts";
-import { type PeerlinkServer, startServer } from "../server/server.ts";
-import { silentLogger } from "../server/logger.ts";
+import { ChatState } from "../server/services/chat.ts";
 import { UdpEndpoint } from "../net/udp_endpoint.ts";
 import { waitUntil } from "./chat_raw_peer.ts";
+import { startIntroducer } from "./chat_helpers.ts";
 
 const encoder = new TextEncoder();
-
-async function startIntroducer(state = new ChatState()): Promise<PeerlinkServer> {
-  return await startServer({
-    hostname: "127.0.0.1",
-    gdayPort: null,
-    logger: silentLogger,
-    services: [chatPlugin({ port: 0, state, rateLimit: 0 })],
-  });
-}
 
 /** A fake terminal: what the user types, what the command printed, Ctrl-C. */
 class Terminal {

@@ -15,50 +15,18 @@ import { silentLogger } from "../server/logger.ts";
 import type { Logger } from "../server/logger.ts";
 import type { Duplex } from "../net/duplex.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
+import { selfSignedCert } from "./_helpers.ts";
 
 const decoder = new TextDecoder();
 
 /**
- * A self-signed certificate for localhost, 127.0.0.1 and ::1 that is not a CA: Deno's WebSocket
- * client (rustls/webpki) refuses a CA certificate as a server's own (`CaUsedAsEndEntity`), which
- * `selfSignedCert()` of `_helpers.ts` makes.
+ * A self-signed leaf certificate (not a CA: Deno's WebSocket client refuses a CA certificate as a
+ * server's own) for localhost, 127.0.0.1 and ::1, its files removed once read.
  */
 export async function leafCert(): Promise<{ cert: string; key: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "peerlink-relay-cert-" });
-  try {
-    const out = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/cert.pem`,
-        "-days",
-        "2",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (!out.success) throw new Error(`openssl failed: ${decoder.decode(out.stderr)}`);
-    return {
-      cert: await Deno.readTextFile(`${dir}/cert.pem`),
-      key: await Deno.readTextFile(`${dir}/key.pem`),
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const { cert, key, dir } = await selfSignedCert();
+  await Deno.remove(dir, { recursive: true });
+  return { cert, key };
 }
 
 let cachedCert: Promise<{ cert: string; key: string }> | null = null;
