@@ -18,8 +18,7 @@
  * @module
  */
 
-import { abortable } from "../async/abortable.ts";
-import type { ByteReader } from "./length_prefixed.ts";
+import { type ByteReader, ChunkSource } from "./chunk_source.ts";
 
 /**
  * The default largest object a reader accepts: 16 KiB. A p2psc `Advertise` with two 4096-bit
@@ -318,9 +317,7 @@ const READ_CHUNK_BYTES = 4096;
  * ```
  */
 export class JsonObjectReader {
-  #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
-  #source: ByteReader | null = null;
-  #buf: Uint8Array | null = null;
+  #chunks: ChunkSource;
   #decoder: JsonObjectDecoder;
   #done = false;
 
@@ -337,8 +334,7 @@ export class JsonObjectReader {
    */
   constructor(source: ReadableStream<Uint8Array> | ByteReader, options: JsonObjectOptions = {}) {
     this.#decoder = new JsonObjectDecoder(options);
-    if (source instanceof ReadableStream) this.#reader = source.getReader();
-    else this.#source = source;
+    this.#chunks = new ChunkSource(source, READ_CHUNK_BYTES);
   }
 
   /**
@@ -365,16 +361,9 @@ export class JsonObjectReader {
         throw new TruncatedJsonError(this.#decoder.buffered);
       }
       signal?.throwIfAborted();
-      if (this.#source !== null) {
-        this.#buf ??= new Uint8Array(READ_CHUNK_BYTES);
-        const n = await abortable(this.#source.read(this.#buf), signal);
-        if (n === null) this.#done = true;
-        else this.#decoder.push(this.#buf.subarray(0, n));
-        continue;
-      }
-      const { value, done } = await abortable(this.#reader!.read(), signal);
-      if (done) this.#done = true;
-      else this.#decoder.push(value);
+      const chunk = await this.#chunks.read(signal);
+      if (chunk === null) this.#done = true;
+      else this.#decoder.push(chunk);
     }
   }
 
@@ -388,7 +377,7 @@ export class JsonObjectReader {
    * ```
    */
   async cancel(reason?: unknown): Promise<void> {
-    await this.#reader?.cancel(reason).catch(() => {});
+    await this.#chunks.cancel(reason);
   }
 
   /**
@@ -403,6 +392,6 @@ export class JsonObjectReader {
    * ```
    */
   releaseLock(): void {
-    this.#reader?.releaseLock();
+    this.#chunks.releaseLock();
   }
 }

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { abortable } from "../async/abortable.ts";
+import { type ByteReader, ChunkSource } from "./chunk_source.ts";
 import { FrameTooLargeError, TruncatedFrameError } from "./errors.ts";
 
 /** Bytes in the length prefix. */
@@ -191,16 +191,6 @@ export class LengthPrefixedDecoder {
   }
 }
 
-/**
- * A source of bytes in the style of `Deno.Conn`: `read` fills part of `p` and resolves with the
- * count, or `null` at the end. Reading a `Deno.Conn` this way skips the web-streams machinery,
- * which matters on a busy server.
- */
-export interface ByteReader {
-  /** Read into `p`; resolves with the number of bytes read, or `null` at the end of the stream. */
-  read(p: Uint8Array): Promise<number | null>;
-}
-
 /** Bytes read from a {@linkcode ByteReader} at a time. */
 const READ_CHUNK_BYTES = 16 * 1024;
 
@@ -218,9 +208,7 @@ const READ_CHUNK_BYTES = 16 * 1024;
  * ```
  */
 export class FrameReader {
-  #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
-  #source: ByteReader | null = null;
-  #buf: Uint8Array | null = null;
+  #chunks: ChunkSource;
   #decoder: LengthPrefixedDecoder;
   #done = false;
 
@@ -237,8 +225,7 @@ export class FrameReader {
    */
   constructor(source: ReadableStream<Uint8Array> | ByteReader, options: FrameOptions = {}) {
     this.#decoder = new LengthPrefixedDecoder(options);
-    if (source instanceof ReadableStream) this.#reader = source.getReader();
-    else this.#source = source;
+    this.#chunks = new ChunkSource(source, READ_CHUNK_BYTES);
   }
 
   /**
@@ -263,16 +250,9 @@ export class FrameReader {
         if (this.#decoder.buffered === 0) return null;
         throw new TruncatedFrameError(this.#decoder.buffered);
       }
-      if (this.#source !== null) {
-        this.#buf ??= new Uint8Array(READ_CHUNK_BYTES);
-        const n = await abortable(this.#source.read(this.#buf), signal);
-        if (n === null) this.#done = true;
-        else this.#decoder.push(this.#buf.slice(0, n));
-        continue;
-      }
-      const { value, done } = await abortable(this.#reader!.read(), signal);
-      if (done) this.#done = true;
-      else this.#decoder.push(value);
+      const chunk = await this.#chunks.read(signal);
+      if (chunk === null) this.#done = true;
+      else this.#decoder.push(chunk);
     }
   }
 
@@ -287,7 +267,7 @@ export class FrameReader {
    * ```
    */
   async cancel(reason?: unknown): Promise<void> {
-    await this.#reader?.cancel(reason).catch(() => {});
+    await this.#chunks.cancel(reason);
   }
 
   /**
@@ -302,6 +282,6 @@ export class FrameReader {
    * ```
    */
   releaseLock(): void {
-    this.#reader?.releaseLock();
+    this.#chunks.releaseLock();
   }
 }

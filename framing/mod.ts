@@ -12,5 +12,6 @@
  * @module
  */
 export * from "./errors.ts";
+export * from "./chunk_source.ts";
 export * from "./length_prefixed.ts";
 export * from "./json_stream.ts";

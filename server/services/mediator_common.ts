@@ -6,7 +6,7 @@
  */
 
 import { deadline } from "../../async/deadline.ts";
-import type { ByteReader } from "../../framing/length_prefixed.ts";
+import type { ByteReader } from "../../framing/chunk_source.ts";
 import type { RateLimiter } from "../limits.ts";
 import type { Logger } from "../logger.ts";
 import type { Counters } from "../stats.ts";

@@ -9,7 +9,7 @@
  */
 
 import { FrameReader } from "../../framing/length_prefixed.ts";
-import type { ByteReader } from "../../framing/length_prefixed.ts";
+import type { ByteReader } from "../../framing/chunk_source.ts";
 import { writeAll } from "../../net/write.ts";
 import {
   decodeMediatorClientMsg,

@@ -41,7 +41,7 @@ import {
   parseP2pscPublicKey,
   randomP2pscNonce,
 } from "../../protocol/p2psc.ts";
-import type { ByteReader } from "../../framing/length_prefixed.ts";
+import type { ByteReader } from "../../framing/chunk_source.ts";
 import type { ServiceConnection } from "../service.ts";
 import {
   logKey,
