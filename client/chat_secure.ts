@@ -63,6 +63,7 @@ import {
   startSpake2,
   WrongCodeError,
 } from "../secure/mod.ts";
+import { equalBytes } from "../bytes/mod.ts";
 
 const encoder = new TextEncoder();
 
@@ -143,13 +144,6 @@ export class ChatReplayWindow {
     const slot = counter % CHAT_REPLAY_WINDOW;
     this.#bits[slot >> 3]! |= 1 << (slot & 7);
   }
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
 }
 
 /** Options for {@linkcode ChatCrypto}. */

@@ -65,6 +65,7 @@ import {
   PeerNeverCameError,
 } from "./mediator_errors.ts";
 import { formatServerAddress, parseServerAddress, type ServerAddress } from "./server_address.ts";
+import { compareBytes } from "../bytes/mod.ts";
 
 /** An IP family. */
 export type MediatorFamily = "v4" | "v6";
@@ -153,13 +154,6 @@ const FAMILY_GRACE_MS = 300;
 function randomEphemeralPort(): number {
   const span = 60999 - 32768 + 1;
   return 32768 + (crypto.getRandomValues(new Uint32Array(1))[0]! % span);
-}
-
-function compare(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    if (a[i] !== b[i]) return a[i]! - b[i]!;
-  }
-  return a.length - b.length;
 }
 
 async function resolve(
@@ -379,7 +373,7 @@ export interface MediatorPairing extends Disposable {
 export async function registerWithMediator(options: RegisterOptions): Promise<MediatorPairing> {
   const { identity, signal } = options;
   const peerKey = toPublicKey(options.peer);
-  if (compare(peerKey, identity.publicKey) === 0) {
+  if (compareBytes(peerKey, identity.publicKey) === 0) {
     throw new RangeError("Cannot pair with yourself: the peer key is your own key");
   }
   const pinned = options.mediatorKey === undefined ? null : toPublicKey(options.mediatorKey);
@@ -429,7 +423,7 @@ export async function registerWithMediator(options: RegisterOptions): Promise<Me
       peer: peerKey,
       privateAddr,
     };
-    if (pinned !== null && compare(pinned, challenge.mediatorKey) !== 0) {
+    if (pinned !== null && compareBytes(pinned, challenge.mediatorKey) !== 0) {
       throw new MediatorIdentityError(
         `The mediator's key is ${formatPublicKeyText(challenge.mediatorKey)}, not the expected ` +
           `${formatPublicKeyText(pinned)}: it is another mediator (or someone in the middle)`,
@@ -479,7 +473,7 @@ export async function registerWithMediator(options: RegisterOptions): Promise<Me
       throw new MediatorConnectionError(`The mediator sent ${reply.type} instead of paired`);
     }
     const paired: MediatorPairedMsg = reply;
-    if (compare(paired.peer, peerKey) !== 0) {
+    if (compareBytes(paired.peer, peerKey) !== 0) {
       throw new MediatorConnectionError("The mediator paired us with another key than asked");
     }
     const peer: FullContact = {
@@ -542,7 +536,7 @@ export async function connect(options: MediatorConnectOptions): Promise<Mediated
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   try {
     const peerKey = pairing.peerKey;
-    const decides = compare(identity.publicKey, peerKey) < 0;
+    const decides = compareBytes(identity.publicKey, peerKey) < 0;
     const handshakeMs = options.handshakeTimeoutMs ?? 10_000;
     const arbiter = new Arbiter();
     /** Authenticate by both keys, then agree on this connection (the smaller key decides). */
@@ -607,7 +601,7 @@ export async function connect(options: MediatorConnectOptions): Promise<Mediated
     };
     const relayed = async (relay: RelayDialer): Promise<Won> => {
       if (options.policy !== "relay-only") await delay(options.relayGraceMs ?? 1500, { signal });
-      const [low, high] = compare(identity.publicKey, peerKey) < 0
+      const [low, high] = compareBytes(identity.publicKey, peerKey) < 0
         ? [identity.publicKey, peerKey]
         : [peerKey, identity.publicKey];
       const link = await relay({

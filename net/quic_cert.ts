@@ -19,6 +19,7 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
+import { concatBytes } from "../bytes/mod.ts";
 
 /** The name the certificate is issued for (what the QUIC client asks for). */
 export const QUIC_SERVER_NAME = "peerlink.invalid";
@@ -31,22 +32,12 @@ export interface QuicCertificate {
   key: string;
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
-
 /** DER tag-length-value. */
 function tlv(tag: number, ...content: Uint8Array[]): Uint8Array {
-  const body = concat(content);
+  const body = concatBytes(content);
   const n = body.length;
   const length = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
-  return concat([new Uint8Array([tag, ...length]), body]);
+  return concatBytes([new Uint8Array([tag, ...length]), body]);
 }
 
 const seq = (...c: Uint8Array[]): Uint8Array => tlv(0x30, ...c);

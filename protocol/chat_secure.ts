@@ -58,6 +58,7 @@
  */
 
 import { MAX_PEER_PUNCH_CONTENT_BYTES } from "./peer_punch.ts";
+import { compareBytes } from "../bytes/mod.ts";
 
 /** The text every encrypted chat record's content starts with. */
 export const CHAT_SECURE_PREFIX = "peerlink-e2e:";
@@ -479,13 +480,6 @@ export function decodeChatSecureInner(bytes: Uint8Array): ChatSecureInner {
 }
 
 const encoder = new TextEncoder();
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    if (a[i] !== b[i]) return a[i]! - b[i]!;
-  }
-  return a.length - b.length;
-}
 
 /**
  * The handshake context that binds a chat's keys to its two usernames (in either order):

@@ -41,6 +41,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { encodeFrame } from "../framing/length_prefixed.ts";
 import { isJsonObject, jsonUnsigned, type JsonValue, parseJson } from "./json.ts";
 import { formatSocketAddr, parseSocketAddr, type SocketAddr } from "./socket_addr.ts";
+import { concatBytes } from "../bytes/mod.ts";
 
 /** The native mediator protocol version this module speaks. */
 export const MEDIATOR_PROTOCOL_VERSION = 1;
@@ -494,16 +495,6 @@ export interface RegistrationTranscript {
   privateAddr: SocketAddr | null;
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 function transcriptParts(label: string, t: RegistrationTranscript): Uint8Array[] {
   checkLength("mediatorKey", t.mediatorKey, MEDIATOR_KEY_BYTES);
   checkLength("mediatorNonce", t.mediatorNonce, MEDIATOR_NONCE_BYTES);
@@ -537,7 +528,7 @@ function transcriptParts(label: string, t: RegistrationTranscript): Uint8Array[]
  * ```
  */
 export function registrationBytes(t: RegistrationTranscript): Uint8Array {
-  return concat(transcriptParts("register", t));
+  return concatBytes(transcriptParts("register", t));
 }
 
 /**
@@ -553,7 +544,7 @@ export function registrationBytes(t: RegistrationTranscript): Uint8Array {
  * ```
  */
 export function mediatorProofBytes(t: RegistrationTranscript): Uint8Array {
-  return concat(transcriptParts("mediator", t));
+  return concatBytes(transcriptParts("mediator", t));
 }
 
 // Public keys as text: "pk1" + base32 (RFC 4648 alphabet, lower case, no padding) of the
@@ -565,7 +556,7 @@ export const PUBLIC_KEY_TEXT_PREFIX = "pk1";
 const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
 
 function checksum(key: Uint8Array): Uint8Array {
-  return sha256(concat([encoder.encode("peerlink public key"), key])).subarray(0, 2);
+  return sha256(concatBytes([encoder.encode("peerlink public key"), key])).subarray(0, 2);
 }
 
 function base32(bytes: Uint8Array): string {
@@ -617,7 +608,7 @@ function unbase32(text: string): Uint8Array | null {
  */
 export function formatPublicKeyText(key: Uint8Array): string {
   checkLength("Public key", key, MEDIATOR_KEY_BYTES);
-  return PUBLIC_KEY_TEXT_PREFIX + base32(concat([key, checksum(key)]));
+  return PUBLIC_KEY_TEXT_PREFIX + base32(concatBytes([key, checksum(key)]));
 }
 
 /**

@@ -47,6 +47,7 @@ import type { Duplex, SecureConnection } from "./duplex.ts";
 import { WrongCodeError } from "./errors.ts";
 import { GDAY_NONCE_PREFIX_BYTES, GdayChunkOpener, GdayChunkSealer } from "./gday_stream.ts";
 import { SPAKE2_MESSAGE_BYTES, startSpake2 } from "./spake2.ts";
+import { compareBytes, equalBytes } from "../bytes/mod.ts";
 
 /** The SPAKE2 identity gday uses (`idS`). */
 export const GDAY_IDENTITY = "gday mates";
@@ -169,20 +170,6 @@ function randomOr(bytes: Uint8Array | undefined, length: number, what: string): 
   return bytes;
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
-}
-
-function lessThan(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    if (a[i] !== b[i]) return a[i]! < b[i]!;
-  }
-  return a.length < b.length;
-}
-
 /**
  * Authenticate the peer the gday way (steps 1–4, 97 bytes each way). The transport is closed
  * on failure. A wrong code fails on both sides, since each side sends its answer before it
@@ -220,7 +207,7 @@ export async function gdayAuthenticate(
     channel = ch;
     const peerMessage = await ch.exchange(spake.message, SPAKE2_MESSAGE_BYTES);
     const key = spake.finish(peerMessage);
-    const role: "A" | "B" = lessThan(spake.message, peerMessage) ? "A" : "B";
+    const role: "A" | "B" = compareBytes(spake.message, peerMessage) < 0 ? "A" : "B";
     const peerChallenge = await ch.exchange(myChallenge, GDAY_CHALLENGE_BYTES);
     const peerAnswer = await ch.exchange(
       gdayChallengeAnswer(key, peerChallenge),

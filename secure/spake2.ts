@@ -42,6 +42,7 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { Spake2Error } from "./errors.ts";
+import { compareBytes } from "../bytes/mod.ts";
 
 /** Bytes in a SPAKE2 message: one side byte and a compressed point. */
 export const SPAKE2_MESSAGE_BYTES = 33;
@@ -249,14 +250,6 @@ function transcriptHash(parts: Uint8Array[]): Uint8Array {
   const transcript = new Uint8Array(parts.length * 32);
   parts.forEach((part, i) => transcript.set(part, i * 32));
   return sha256(transcript);
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    if (a[i] !== b[i]) return a[i]! - b[i]!;
-  }
-  return a.length - b.length;
 }
 
 /**

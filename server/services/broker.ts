@@ -64,6 +64,7 @@ import { StateUnavailableError } from "../state_errors.ts";
 import type { RedisConnection, RedisMessage } from "../redis/connection.ts";
 import { RedisBrokerDirectory } from "../redis/broker.ts";
 import type { BrokerDirectory, BrokerHolder } from "./broker_directory.ts";
+import { equalBytes } from "../../bytes/mod.ts";
 
 /** How long the broker waits for each step of a request unless told otherwise: 10 s. */
 export const DEFAULT_BROKER_STEP_TIMEOUT_MS = 10_000;
@@ -427,13 +428,6 @@ interface Request {
 interface Waiter {
   predicate: () => boolean;
   resolve: () => void;
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
 }
 
 function equalText(a: string, b: string): boolean {

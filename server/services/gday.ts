@@ -35,6 +35,7 @@ import type { RoomStore } from "../rooms.ts";
 import type { ServiceConnection, ServiceHandler } from "../service.ts";
 import { StateUnavailableError } from "../state_errors.ts";
 import type { Counters } from "../stats.ts";
+import { concatBytes } from "../../bytes/mod.ts";
 
 /** Options for {@linkcode createGdayService}. */
 export interface GdayServiceOptions {
@@ -50,13 +51,6 @@ export interface GdayServiceOptions {
   logger: Logger;
   /** Counters to update. */
   counters: Counters;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 type ReadResult = { kind: "frame"; frame: Uint8Array } | { kind: "end" } | {
@@ -197,10 +191,10 @@ export function createGdayService(options: GdayServiceOptions): ServiceHandler {
         // The peer was already waiting: both replies in one write.
         await writeAll(
           c.conn,
-          concat(
+          concatBytes([
             encodeServerFrame({ type: "ClientContact", contact: result.own }),
             encodeServerFrame({ type: "PeerContact", contact: result.settled.contact }),
-          ),
+          ]),
         );
         return true;
       }
