@@ -64,8 +64,7 @@
  * @module
  */
 
-import { directionalKeys } from "./_keys.ts";
-import { hkdf } from "@noble/hashes/hkdf.js";
+import { transcriptKeys } from "./_keys.ts";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { type HandshakeIoOptions, runHandshake } from "./_handshake_io.ts";
@@ -74,6 +73,7 @@ import { NativeChunkOpener, NativeChunkSealer } from "./cipher_stream.ts";
 import type { Duplex, SecureConnection } from "./duplex.ts";
 import { HandshakeError, WrongCodeError } from "./errors.ts";
 import { SPAKE2_MESSAGE_BYTES, startSpake2 } from "./spake2.ts";
+import { equalBytes } from "../bytes/mod.ts";
 
 export { DEFAULT_HANDSHAKE_TIMEOUT_MS } from "./_handshake_io.ts";
 
@@ -154,45 +154,13 @@ export function deriveNativeKeys(
   spakeKey: Uint8Array,
   context: Uint8Array,
 ): NativeKeys {
-  const order = compare(ownHello, peerHello);
-  if (order === 0) {
+  const keys = transcriptKeys("peerlink/1", ownHello, peerHello, spakeKey, context);
+  if (keys === null) {
     throw new HandshakeError(
       "The peer echoed our own handshake message; someone may be interfering, try again",
     );
   }
-  const role = order < 0 ? "A" : "B";
-  const [helloA, helloB] = role === "A" ? [ownHello, peerHello] : [peerHello, ownHello];
-  const label = encoder.encode("peerlink/1 transcript");
-  const input = new Uint8Array(label.length + 4 + context.length + helloA.length + helloB.length);
-  let offset = 0;
-  for (const part of [label, u32(context.length), context, helloA, helloB]) {
-    input.set(part, offset);
-    offset += part.length;
-  }
-  const transcript = sha256(input);
-  const derive = (name: string): Uint8Array =>
-    hkdf(sha256, spakeKey, transcript, encoder.encode(`peerlink/1 ${name}`), 32);
-  return directionalKeys(derive, role, transcript);
-}
-
-function u32(n: number): Uint8Array {
-  const bytes = new Uint8Array(4);
-  new DataView(bytes.buffer).setUint32(0, n, false);
-  return bytes;
-}
-
-function compare(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    if (a[i] !== b[i]) return a[i]! - b[i]!;
-  }
-  return a.length - b.length;
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
+  return keys;
 }
 
 /**

@@ -57,8 +57,7 @@
  * @module
  */
 
-import { directionalKeys } from "./_keys.ts";
-import { hkdf } from "@noble/hashes/hkdf.js";
+import { transcriptKeys } from "./_keys.ts";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { type HandshakeIoOptions, runHandshake } from "./_handshake_io.ts";
@@ -66,6 +65,7 @@ import { createSession } from "./_session.ts";
 import { NativeChunkOpener, NativeChunkSealer } from "./cipher_stream.ts";
 import type { Duplex, SecureConnection } from "./duplex.ts";
 import { HandshakeError } from "./errors.ts";
+import { concatBytes, equalBytes } from "../bytes/mod.ts";
 
 /** The identity handshake version (the first hello byte). */
 export const IDENTITY_PROTOCOL_VERSION = 1;
@@ -223,36 +223,6 @@ export async function verifyEd25519(
   }
 }
 
-function compare(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    if (a[i] !== b[i]) return a[i]! - b[i]!;
-  }
-  return a.length - b.length;
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-function u32(n: number): Uint8Array {
-  const bytes = new Uint8Array(4);
-  new DataView(bytes.buffer).setUint32(0, n, false);
-  return bytes;
-}
-
 /** The keys and values of steps 2–5, for one side. */
 export interface IdentityKeys {
   /** This side's role. */
@@ -290,24 +260,13 @@ export function deriveIdentityKeys(
   shared: Uint8Array,
   context: Uint8Array,
 ): IdentityKeys {
-  const order = compare(ownHello, peerHello);
-  if (order === 0) {
+  const keys = transcriptKeys("peerlink/identity/1", ownHello, peerHello, shared, context);
+  if (keys === null) {
     throw new HandshakeError(
       "The other end echoed our own handshake message; someone may be interfering, try again",
     );
   }
-  const role = order < 0 ? "A" : "B";
-  const [helloA, helloB] = role === "A" ? [ownHello, peerHello] : [peerHello, ownHello];
-  const transcript = sha256(concat([
-    encoder.encode("peerlink/identity/1 transcript"),
-    u32(context.length),
-    context,
-    helloA,
-    helloB,
-  ]));
-  const derive = (name: string): Uint8Array =>
-    hkdf(sha256, shared, transcript, encoder.encode(`peerlink/identity/1 ${name}`), 32);
-  return directionalKeys(derive, role, transcript);
+  return keys;
 }
 
 /**
@@ -321,7 +280,7 @@ export function deriveIdentityKeys(
  * ```
  */
 export function identitySignedBytes(role: "A" | "B", transcript: Uint8Array): Uint8Array {
-  return concat([encoder.encode(`peerlink/identity/1 signature ${role}`), transcript]);
+  return concatBytes([encoder.encode(`peerlink/identity/1 signature ${role}`), transcript]);
 }
 
 /**
@@ -366,7 +325,7 @@ export async function identityHandshake(
     "deriveBits",
   ]) as CryptoKeyPair;
   const ephemeralPublic = new Uint8Array(await crypto.subtle.exportKey("raw", ephemeral.publicKey));
-  const hello = concat([
+  const hello = concatBytes([
     new Uint8Array([IDENTITY_PROTOCOL_VERSION]),
     identity.publicKey,
     ephemeralPublic,
@@ -415,7 +374,7 @@ export async function identityHandshake(
       identitySignedBytes(keys.role, keys.transcript),
     );
     const peerAuth = await channel.exchange(
-      concat([signature, hmac(sha256, keys.confirmOwn, keys.transcript)]),
+      concatBytes([signature, hmac(sha256, keys.confirmOwn, keys.transcript)]),
       IDENTITY_AUTH_BYTES,
     );
     const signed = await verifyEd25519(
