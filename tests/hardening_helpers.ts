@@ -13,6 +13,7 @@ import { encodePeerPunchMessage } from "../protocol/peer_punch.ts";
 import { encodeStunMessage, STUN_METHOD_BINDING, type StunMessage } from "../protocol/stun.ts";
 import { encodeRelayHello, encodeRelayHelloFrame } from "../protocol/relay.ts";
 import { advertiseJson, advertiseResponseJson, KEYS } from "./mediator_p2psc_client.ts";
+import { concatBytes } from "../bytes/mod.ts";
 
 const encoder = new TextEncoder();
 
@@ -51,16 +52,6 @@ export class Random {
   chance(p: number): boolean {
     return this.next() < p;
   }
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const part of parts) {
-    out.set(part, off);
-    off += part.length;
-  }
-  return out;
 }
 
 function prefixed(body: Uint8Array, length = body.length): Uint8Array {
@@ -151,7 +142,7 @@ export function mediatorNativeCorpus(): Corpus {
 /** A whole native-mode opening: hello then register, framed. */
 export function mediatorNativeSession(): Uint8Array {
   const c = mediatorNativeCorpus();
-  return concat(
+  return concatBytes([
     encodeMediatorClientFrame({
       type: "hello",
       version: 1,
@@ -161,7 +152,7 @@ export function mediatorNativeSession(): Uint8Array {
       privateAddr: null,
     }),
     prefixed(c.bodies[2]!),
-  );
+  ]);
 }
 
 /** p2psc messages (unframed JSON). */
@@ -321,17 +312,17 @@ function jsonDamage(body: Uint8Array, random: Random): Uint8Array {
     case 3: // A field duplicated or a key dropped.
       return encoder.encode(text.replace(/,/, random.chance(0.5) ? ",," : ',"x":1,'));
     case 4: // Invalid UTF-8 and control bytes in a string.
-      return concat(
+      return concatBytes([
         body.subarray(0, body.length >> 1),
         new Uint8Array([0xc3, 0x28, 0xed, 0xa0, 0x80, 0x00, 0x1b]),
         body.subarray(body.length >> 1),
-      );
+      ]);
     case 5: // Another type where an object was.
       return encoder.encode(random.pick(["null", "[]", "1", '"x"', "{}", "true", '{"":{}}']));
     case 6: // Unicode escapes of surrogates and nulls.
       return encoder.encode(text.replace(/"([^"]*)"/, '"\\ud800\\u0000\\udfff"'));
     default: // Trailing garbage after the value.
-      return concat(body, encoder.encode(random.pick(["x", "}", "{}", " \n", "\u0000"])));
+      return concatBytes([body, encoder.encode(random.pick(["x", "}", "{}", " \n", "\u0000"]))]);
   }
 }
 
@@ -357,19 +348,19 @@ export function mutate(bytes: Uint8Array, random: Random): Uint8Array {
       if (out.length === 0) return out;
       const from = random.int(out.length);
       const to = random.range(from, out.length);
-      return concat(out.subarray(0, to), out.subarray(from, to), out.subarray(to));
+      return concatBytes([out.subarray(0, to), out.subarray(from, to), out.subarray(to)]);
     }
     case 4: { // A chunk deleted.
       if (out.length === 0) return out;
       const from = random.int(out.length);
-      return concat(out.subarray(0, from), out.subarray(random.range(from, out.length)));
+      return concatBytes([out.subarray(0, from), out.subarray(random.range(from, out.length))]);
     }
     case 5: // Random bytes inserted.
-      return concat(
+      return concatBytes([
         out.subarray(0, random.int(out.length + 1)),
         random.bytes(random.range(1, 32)),
         out.subarray(random.int(out.length + 1)),
-      );
+      ]);
     default: // JSON-level damage (harmless noise for binary protocols).
       return jsonDamage(out, random);
   }
@@ -500,7 +491,7 @@ export async function fuzzStream(options: StreamFuzzOptions): Promise<number> {
         const frames = Array.from({ length: count }, () => options.frame(random));
         const together = random.chance(0.5);
         if (together) {
-          await writeSplit(conn, concat(...frames), random);
+          await writeSplit(conn, concatBytes(frames), random);
           written = count;
         } else {
           for (const frame of frames) {
@@ -509,7 +500,7 @@ export async function fuzzStream(options: StreamFuzzOptions): Promise<number> {
           }
         }
         const end: StreamEnd = random.pick(["half-close", "half-close", "close", "wait"]);
-        options.onConnection?.(concat(opening ?? new Uint8Array(0), ...frames), end);
+        options.onConnection?.(concatBytes([opening ?? new Uint8Array(0), ...frames]), end);
         if (end === "half-close") {
           await (conn as Deno.TcpConn).closeWrite().catch(() => {});
           await drain(conn, readTimeoutMs);
@@ -686,7 +677,7 @@ export async function captureClientHello(): Promise<Uint8Array> {
       while (got.length < 5 || got.length < 5 + ((got[3]! << 8) | got[4]!)) {
         const n = await server.read(buf);
         if (n === null) break;
-        got = concat(got, buf.subarray(0, n));
+        got = concatBytes([got, buf.subarray(0, n)]);
       }
     } finally {
       server.close();

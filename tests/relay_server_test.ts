@@ -26,6 +26,7 @@ import {
   until,
   writeAllAndClose,
 } from "./relay_helpers.ts";
+import { concatBytes } from "../bytes/mod.ts";
 
 const encoder = new TextEncoder();
 
@@ -139,14 +140,7 @@ Deno.test("relay: the relay sees only ciphertext while the PAKE-secured peers ex
   }
   await until(() => relay.state.activeCircuits === 0);
   const relayed = (direction: string): Uint8Array => {
-    const parts = seen.filter((e) => e.direction === direction).map((e) => e.bytes);
-    const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let offset = 0;
-    for (const p of parts) {
-      all.set(p, offset);
-      offset += p.length;
-    }
-    return all;
+    return concatBytes(seen.filter((e) => e.direction === direction).map((e) => e.bytes));
   };
   const up = relayed("a-to-b");
   const down = relayed("b-to-a");
