@@ -15,7 +15,7 @@ const encoder = new TextEncoder();
 export interface DirectionalKeys {
   /** The agreed role. */
   role: "A" | "B";
-  /** The transcript hash. */
+  /** The transcript hash `T`. */
   transcript: Uint8Array;
   /** HMAC key for our confirmation. */
   confirmOwn: Uint8Array;

@@ -64,7 +64,7 @@
  * @module
  */
 
-import { transcriptKeys } from "./_keys.ts";
+import { type DirectionalKeys, transcriptKeys } from "./_keys.ts";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { type HandshakeIoOptions, runHandshake } from "./_handshake_io.ts";
@@ -98,20 +98,7 @@ export interface HandshakeOptions extends HandshakeIoOptions {
 }
 
 /** The keys a native handshake derives. */
-export interface NativeKeys {
-  /** The agreed role. */
-  role: "A" | "B";
-  /** The transcript hash `T`. */
-  transcript: Uint8Array;
-  /** HMAC key for our confirmation. */
-  confirmOwn: Uint8Array;
-  /** HMAC key for the peer's confirmation. */
-  confirmPeer: Uint8Array;
-  /** Key for the data we send. */
-  send: Uint8Array;
-  /** Key for the data we receive. */
-  receive: Uint8Array;
-}
+export type NativeKeys = DirectionalKeys;
 
 const encoder = new TextEncoder();
 const GDAY_SIDE_BYTE = 0x53;

@@ -57,7 +57,7 @@
  * @module
  */
 
-import { transcriptKeys } from "./_keys.ts";
+import { type DirectionalKeys, transcriptKeys } from "./_keys.ts";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { type HandshakeIoOptions, runHandshake } from "./_handshake_io.ts";
@@ -224,20 +224,7 @@ export async function verifyEd25519(
 }
 
 /** The keys and values of steps 2–5, for one side. */
-export interface IdentityKeys {
-  /** This side's role. */
-  role: "A" | "B";
-  /** The transcript hash `T`. */
-  transcript: Uint8Array;
-  /** HMAC key for our confirmation. */
-  confirmOwn: Uint8Array;
-  /** HMAC key for the peer's confirmation. */
-  confirmPeer: Uint8Array;
-  /** Key for the data we send. */
-  send: Uint8Array;
-  /** Key for the data we receive. */
-  receive: Uint8Array;
-}
+export type IdentityKeys = DirectionalKeys;
 
 /**
  * Derive roles, transcript and keys (steps 2, 3 and 5) from both hellos, the X25519 shared

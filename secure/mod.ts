@@ -36,6 +36,7 @@ export type { Duplex, SecureConnection } from "./duplex.ts";
 export { duplexPair, type DuplexPairOptions } from "./duplex_pair.ts";
 export * from "./errors.ts";
 export { DEFAULT_HANDSHAKE_TIMEOUT_MS, type HandshakeIoOptions } from "./_handshake_io.ts";
+export type { DirectionalKeys } from "./_keys.ts";
 export {
   CONFIRM_BYTES,
   deriveNativeKeys,
