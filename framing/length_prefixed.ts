@@ -9,6 +9,7 @@
  * @module
  */
 
+import { ChunkQueue } from "./chunk_queue.ts";
 import { type ByteReader, ChunkSource } from "./chunk_source.ts";
 import { FrameTooLargeError, TruncatedFrameError } from "./errors.ts";
 
@@ -66,8 +67,7 @@ export interface FrameOptions {
  */
 export class LengthPrefixedDecoder {
   #max: number;
-  #chunks: Uint8Array[] = [];
-  #buffered = 0;
+  #queue = new ChunkQueue();
 
   /**
    * Make a decoder.
@@ -101,7 +101,7 @@ export class LengthPrefixedDecoder {
    * ```
    */
   get buffered(): number {
-    return this.#buffered;
+    return this.#queue.length;
   }
 
   /**
@@ -116,9 +116,7 @@ export class LengthPrefixedDecoder {
    * ```
    */
   push(chunk: Uint8Array): void {
-    if (chunk.length === 0) return;
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
+    this.#queue.push(chunk);
   }
 
   /**
@@ -137,57 +135,16 @@ export class LengthPrefixedDecoder {
    * ```
    */
   next(): Uint8Array | undefined {
-    if (this.#buffered < LENGTH_PREFIX_BYTES) return undefined;
-    const head = this.#peek(LENGTH_PREFIX_BYTES);
+    if (this.#queue.length < LENGTH_PREFIX_BYTES) return undefined;
+    const head = this.#queue.peek(LENGTH_PREFIX_BYTES);
     const length = new DataView(head.buffer, head.byteOffset, LENGTH_PREFIX_BYTES).getUint32(
       0,
       false,
     );
     if (length > this.#max) throw new FrameTooLargeError(length, this.#max);
-    if (this.#buffered < LENGTH_PREFIX_BYTES + length) return undefined;
-    this.#take(LENGTH_PREFIX_BYTES);
-    return this.#take(length);
-  }
-
-  /** Copy (or view) the first `n` buffered bytes without consuming them. */
-  #peek(n: number): Uint8Array {
-    const first = this.#chunks[0]!;
-    if (first.length >= n) return first.subarray(0, n);
-    this.#coalesce();
-    return this.#chunks[0]!.subarray(0, n);
-  }
-
-  /** Consume `n` buffered bytes (the caller checked they are there). */
-  #take(n: number): Uint8Array {
-    this.#buffered -= n;
-    const first = this.#chunks[0];
-    if (first !== undefined && first.length >= n) {
-      const out = first.subarray(0, n);
-      if (first.length === n) this.#chunks.shift();
-      else this.#chunks[0] = first.subarray(n);
-      return out;
-    }
-    const out = new Uint8Array(n);
-    let offset = 0;
-    while (offset < n) {
-      const chunk = this.#chunks[0]!;
-      const wanted = Math.min(chunk.length, n - offset);
-      out.set(chunk.subarray(0, wanted), offset);
-      offset += wanted;
-      if (wanted === chunk.length) this.#chunks.shift();
-      else this.#chunks[0] = chunk.subarray(wanted);
-    }
-    return out;
-  }
-
-  #coalesce(): void {
-    const all = new Uint8Array(this.#buffered);
-    let offset = 0;
-    for (const chunk of this.#chunks) {
-      all.set(chunk, offset);
-      offset += chunk.length;
-    }
-    this.#chunks = [all];
+    if (this.#queue.length < LENGTH_PREFIX_BYTES + length) return undefined;
+    this.#queue.take(LENGTH_PREFIX_BYTES);
+    return this.#queue.take(length);
   }
 }
 

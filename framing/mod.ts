@@ -12,6 +12,7 @@
  * @module
  */
 export * from "./errors.ts";
+export * from "./chunk_queue.ts";
 export * from "./chunk_source.ts";
 export * from "./length_prefixed.ts";
 export * from "./json_stream.ts";

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { ChunkQueue } from "../framing/chunk_queue.ts";
+
 /**
  * Buffers chunks from a byte stream and hands out exact-length slices. Slices that lie within
  * one received chunk are views (no copy); others are copied once into a fresh buffer.
@@ -21,8 +23,7 @@
  */
 export class ByteReader {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
-  #chunks: Uint8Array[] = [];
-  #buffered = 0;
+  #queue = new ChunkQueue();
   #done = false;
 
   /** Lock `readable` and read from it. */
@@ -32,7 +33,7 @@ export class ByteReader {
 
   /** Bytes read ahead and not yet taken. */
   get buffered(): number {
-    return this.#buffered;
+    return this.#queue.length;
   }
 
   /** True once the stream reported its end. */
@@ -45,45 +46,17 @@ export class ByteReader {
    * buffered, which is below `n` only at the end of the stream.
    */
   async fill(n: number): Promise<number> {
-    while (this.#buffered < n && !this.#done) {
+    while (this.#queue.length < n && !this.#done) {
       const { value, done } = await this.#reader.read();
-      if (done) {
-        this.#done = true;
-      } else if (value.length > 0) {
-        this.#chunks.push(value);
-        this.#buffered += value.length;
-      }
+      if (done) this.#done = true;
+      else this.#queue.push(value);
     }
-    return this.#buffered;
+    return this.#queue.length;
   }
 
   /** Take exactly `n` buffered bytes; call {@linkcode fill} first. */
   take(n: number): Uint8Array {
-    if (n > this.#buffered) {
-      throw new RangeError(`Cannot take ${n} bytes, ${this.#buffered} buffered`);
-    }
-    this.#buffered -= n;
-    const first = this.#chunks[0];
-    if (first === undefined) return new Uint8Array(0);
-    if (first.length === n) {
-      this.#chunks.shift();
-      return first;
-    }
-    if (first.length > n) {
-      this.#chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = new Uint8Array(n);
-    let offset = 0;
-    while (offset < n) {
-      const chunk = this.#chunks[0]!;
-      const count = Math.min(chunk.length, n - offset);
-      out.set(count === chunk.length ? chunk : chunk.subarray(0, count), offset);
-      offset += count;
-      if (count === chunk.length) this.#chunks.shift();
-      else this.#chunks[0] = chunk.subarray(count);
-    }
-    return out;
+    return this.#queue.take(n);
   }
 
   /** Read exactly `n` bytes, or return `undefined` if the stream ends first. */
@@ -93,8 +66,7 @@ export class ByteReader {
 
   /** Drop the buffer and cancel the stream; never throws. */
   async cancel(reason?: unknown): Promise<void> {
-    this.#chunks = [];
-    this.#buffered = 0;
+    this.#queue.clear();
     this.#done = true;
     await this.#reader.cancel(reason).catch(() => {});
   }

@@ -8,6 +8,7 @@
 
 import { abortable } from "../async/abortable.ts";
 import { FrameTooLargeError, TruncatedFrameError } from "../framing/errors.ts";
+import { ChunkQueue } from "../framing/chunk_queue.ts";
 import { LENGTH_PREFIX_BYTES } from "../framing/length_prefixed.ts";
 
 /**
@@ -22,8 +23,7 @@ import { LENGTH_PREFIX_BYTES } from "../framing/length_prefixed.ts";
  */
 export class StreamReader {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
-  #chunks: Uint8Array[] = [];
-  #buffered = 0;
+  #queue = new ChunkQueue();
   #done = false;
 
   constructor(readable: ReadableStream<Uint8Array>) {
@@ -38,40 +38,16 @@ export class StreamReader {
       this.#done = true;
       return false;
     }
-    if (value.length > 0) {
-      this.#chunks.push(value);
-      this.#buffered += value.length;
-    }
+    this.#queue.push(value);
     return true;
   }
 
   /** Buffer at least `n` bytes; false when the stream ends first. */
   async #fill(n: number, signal?: AbortSignal): Promise<boolean> {
-    while (this.#buffered < n) {
+    while (this.#queue.length < n) {
       if (!(await this.#pull(signal))) return false;
     }
     return true;
-  }
-
-  #take(n: number): Uint8Array {
-    this.#buffered -= n;
-    const first = this.#chunks[0];
-    if (first !== undefined && first.length >= n) {
-      if (first.length === n) this.#chunks.shift();
-      else this.#chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = new Uint8Array(n);
-    let offset = 0;
-    while (offset < n) {
-      const chunk = this.#chunks[0]!;
-      const wanted = Math.min(chunk.length, n - offset);
-      out.set(chunk.subarray(0, wanted), offset);
-      offset += wanted;
-      if (wanted === chunk.length) this.#chunks.shift();
-      else this.#chunks[0] = chunk.subarray(wanted);
-    }
-    return out;
   }
 
   /**
@@ -80,35 +56,27 @@ export class StreamReader {
    */
   async readFrame(maxBytes: number, signal?: AbortSignal): Promise<Uint8Array | null> {
     if (!(await this.#fill(LENGTH_PREFIX_BYTES, signal))) {
-      if (this.#buffered === 0) return null;
-      throw new TruncatedFrameError(this.#buffered);
+      if (this.#queue.length === 0) return null;
+      throw new TruncatedFrameError(this.#queue.length);
     }
-    const head = this.#chunks[0]!.length >= LENGTH_PREFIX_BYTES
-      ? this.#chunks[0]!
-      : this.#take(LENGTH_PREFIX_BYTES);
+    const head = this.#queue.peek(LENGTH_PREFIX_BYTES);
     const length = new DataView(head.buffer, head.byteOffset, LENGTH_PREFIX_BYTES).getUint32(0);
-    if (head !== this.#chunks[0]) this.#unshift(head);
     if (length > maxBytes) throw new FrameTooLargeError(length, maxBytes);
     if (!(await this.#fill(LENGTH_PREFIX_BYTES + length, signal))) {
-      throw new TruncatedFrameError(this.#buffered);
+      throw new TruncatedFrameError(this.#queue.length);
     }
-    return this.#take(LENGTH_PREFIX_BYTES + length);
-  }
-
-  #unshift(bytes: Uint8Array): void {
-    this.#chunks.unshift(bytes);
-    this.#buffered += bytes.length;
+    return this.#queue.take(LENGTH_PREFIX_BYTES + length);
   }
 
   /** Up to `max` bytes (at least 1), or `null` at the end of the stream. */
   async readSome(max: number, signal?: AbortSignal): Promise<Uint8Array | null> {
-    if (this.#buffered === 0 && !(await this.#fill(1, signal))) return null;
-    return this.#take(Math.min(max, this.#chunks[0]!.length));
+    if (this.#queue.length === 0 && !(await this.#fill(1, signal))) return null;
+    return this.#queue.take(Math.min(max, this.#queue.firstChunkLength));
   }
 
   /** True when the stream ends with no more bytes; false when bytes follow. */
   async atEnd(signal?: AbortSignal): Promise<boolean> {
-    if (this.#buffered > 0) return false;
+    if (this.#queue.length > 0) return false;
     return !(await this.#fill(1, signal));
   }
 
