@@ -15,6 +15,26 @@ import {
   TransferProtocolError,
   UnsafePathError,
 } from "./errors.ts";
+import type { StreamReader } from "./_reader.ts";
+
+/**
+ * Hand the connection back once a transfer is over: release both ends when it went well (the
+ * caller may use the connection again), abort both when it failed (the peer sees the end).
+ */
+export async function releaseConnection(
+  writer: WritableStreamDefaultWriter<Uint8Array>,
+  reader: StreamReader,
+  ok: boolean,
+): Promise<void> {
+  if (ok) {
+    writer.releaseLock();
+    reader.releaseLock();
+    return;
+  }
+  const reason = new DOMException("The transfer failed", "AbortError");
+  await writer.abort(reason).catch(() => {});
+  await reader.cancel(reason);
+}
 
 /** Format a byte count for messages: `1.5 MB`. */
 export function formatBytes(n: number): string {

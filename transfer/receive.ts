@@ -46,7 +46,7 @@ import { abortable } from "../async/abortable.ts";
 import { GdayMessageError } from "../secure/errors.ts";
 import { decodeGdayOffer, encodeGdayResponse, MAX_GDAY_OFFER_BYTES } from "../secure/gday_offer.ts";
 import { StreamReader } from "./_reader.ts";
-import { formatBytes, reasonOf, toTransferError } from "./_failure.ts";
+import { formatBytes, reasonOf, releaseConnection, toTransferError } from "./_failure.ts";
 import { IdleWatchdog } from "./_watchdog.ts";
 import type { TransferConnection, TransferMode } from "./connection.ts";
 import {
@@ -660,13 +660,6 @@ export async function receiveFiles(
     }
     throw mapped;
   } finally {
-    if (ok) {
-      writer.releaseLock();
-      reader.releaseLock();
-    } else {
-      const reason = new DOMException("The transfer failed", "AbortError");
-      await writer.abort(reason).catch(() => {});
-      await reader.cancel(reason);
-    }
+    await releaseConnection(writer, reader, ok);
   }
 }

@@ -26,7 +26,7 @@ import { abortable } from "../async/abortable.ts";
 import { decodeGdayResponse, encodeGdayOffer, MAX_GDAY_OFFER_BYTES } from "../secure/gday_offer.ts";
 import { GdayMessageError } from "../secure/errors.ts";
 import { StreamReader } from "./_reader.ts";
-import { formatBytes, toTransferError } from "./_failure.ts";
+import { formatBytes, releaseConnection, toTransferError } from "./_failure.ts";
 import { IdleWatchdog } from "./_watchdog.ts";
 import type { TransferConnection, TransferMode } from "./connection.ts";
 import {
@@ -406,14 +406,7 @@ export async function sendFiles(
     }
     throw mapped;
   } finally {
-    if (ok) {
-      writer.releaseLock();
-      reader.releaseLock();
-    } else {
-      const reason = new DOMException("The transfer failed", "AbortError");
-      await writer.abort(reason).catch(() => {});
-      await reader.cancel(reason);
-    }
+    await releaseConnection(writer, reader, ok);
     final?.catch(() => {});
   }
 }
