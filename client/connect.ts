@@ -168,7 +168,7 @@ function pickError(errors: unknown[]): unknown {
  *
  * @throws `ExchangeError`s from the rendezvous (server unreachable, no such room, peer timed
  *   out, ...), `NoDirectPathError` when no path forms in time, `WrongCodeError` when the peers'
- *   codes differ.
+ *   codes differ (as soon as any path finds out: the other attempts are stopped).
  *
  * @example The creator prints the code; the other side joins with it
  * ```ts ignore
@@ -236,6 +236,17 @@ export async function connectPeer(options: ConnectOptions): Promise<PeerConnecti
 
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  // A wrong code on any path is conclusive: the one peer in the room holds another secret, so
+  // every other attempt would fail the same way. Stop them all and say so at once.
+  let wrongCode: WrongCodeError | null = null;
+  const conclusive = <T>(attempt: Promise<T>): Promise<T> =>
+    attempt.catch((error) => {
+      if (error instanceof WrongCodeError && wrongCode === null) {
+        wrongCode = error;
+        stop.abort(error);
+      }
+      throw error;
+    });
   const ctx: PathContext = {
     create,
     secret: u64Bytes(code.secret),
@@ -268,7 +279,7 @@ export async function connectPeer(options: ConnectOptions): Promise<PeerConnecti
           timeoutMs: punchTimeoutMs,
           signal,
           authenticate: (conn, _pair, { claim, signal }) =>
-            secureAndSelect(conn, { ...ctx, signal }, claim),
+            conclusive(secureAndSelect(conn, { ...ctx, signal }, claim)),
         });
         return {
           ...result.value,
@@ -336,20 +347,20 @@ export async function connectPeer(options: ConnectOptions): Promise<PeerConnecti
       let pending = attempts.length;
       for (const attempt of attempts) {
         stats.record(attempt.path, "attempted");
-        attempt.run().then(
+        conclusive(attempt.run()).then(
           (established) => {
             stats.record(attempt.path, "won");
             resolve(established);
           },
           (error) => {
-            if (!stop.signal.aborted) {
+            if (!stop.signal.aborted || wrongCode !== null) {
               stats.record(attempt.path, "failed");
               options.onEvent?.({ kind: "path-failed", path: attempt.path, error });
             } else if (!(options.signal?.aborted)) {
               stats.record(attempt.path, "lost");
             }
             errors.push(error);
-            if (--pending === 0) reject(pickError(errors));
+            if (--pending === 0) reject(wrongCode ?? pickError(errors));
           },
         );
       }

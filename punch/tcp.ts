@@ -85,8 +85,8 @@ const AUTH_FAILURE_GRACE_MS = 2000;
  *
  * @throws {NoCandidatesError} when `pairs` is empty.
  * @throws {NoDirectPathError} when nothing connects and authenticates in time.
- * @throws the last authentication error (such as a wrong code) when connections formed but none
- *   authenticated.
+ * @throws the first authentication error (such as a wrong code) when connections formed but none
+ *   authenticated (later ones are usually fallout: the peer closing its other connections).
  *
  * @example
  * ```ts ignore
@@ -112,7 +112,7 @@ export function punchTcp<T>(options: TcpPunchOptions<T>): Promise<TcpPunchResult
     const open = new Set<TcpConnection>();
     let attempts = 0;
     let authFailures = 0;
-    let lastAuthError: unknown = null;
+    let firstAuthError: unknown = null;
     let winner: TcpConnection | null = null;
     let finished = false;
     let deadline = Date.now() + timeoutMs;
@@ -134,7 +134,7 @@ export function punchTcp<T>(options: TcpPunchOptions<T>): Promise<TcpPunchResult
         return;
       }
       finish();
-      reject(lastAuthError ?? new NoDirectPathError("TCP", timeoutMs, attempts, authFailures));
+      reject(firstAuthError ?? new NoDirectPathError("TCP", timeoutMs, attempts, authFailures));
     }
     function onAbort(): void {
       if (finished) return;
@@ -180,7 +180,7 @@ export function punchTcp<T>(options: TcpPunchOptions<T>): Promise<TcpPunchResult
         if (signal.aborted) return;
         onAttempt?.(pair, "rejected");
         authFailures++;
-        lastAuthError = error;
+        firstAuthError ??= error;
         const graceEnd = Date.now() + AUTH_FAILURE_GRACE_MS;
         if (graceEnd < deadline) {
           deadline = graceEnd;
