@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { defineRedisScript, RedisUnavailableError } from "../server/redis/connection.ts";
+import {
+  connectRedis,
+  defineRedisScript,
+  RedisUnavailableError,
+} from "../server/redis/connection.ts";
+import { silentLogger } from "../server/logger.ts";
 import { eventually, skipWithoutRedis, startRedisServer, testConnection } from "./redis_helpers.ts";
 
 const ignore = skipWithoutRedis();
@@ -49,4 +54,28 @@ Deno.test({
     stop();
     unhandle();
   },
+});
+
+Deno.test("RedisConnection.close() returns while the connection waits to reconnect", async () => {
+  // Nothing listens on the port, so each attempt is refused at once and the connection spends
+  // nearly all its time waiting for the next one: ioredis sends no "end" event for that state.
+  const port = (() => {
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    return listener.addr.port;
+  })();
+  for (let i = 0; i < 3; i++) {
+    const redis = await connectRedis({
+      url: `redis://127.0.0.1:${port}`,
+      logger: silentLogger,
+      connectWaitMs: 300,
+    });
+    assert.equal(redis.ready, false);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const closed = await Promise.race([
+      redis.close().then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 5000))),
+    ]);
+    clearTimeout(timer);
+    assert.ok(closed, "close() did not return within 5 s");
+  }
 });

@@ -174,7 +174,8 @@ export class RedisConnection implements AsyncDisposable {
   #closing = false;
   #everReady = false;
   #errorLogged = false;
-  #ended: Promise<void>;
+  /** Resolved when each client has ended, by its "end" event or by {@linkcode close}. */
+  #ended = new Map<Redis, PromiseWithResolvers<void>>();
 
   /**
    * Open the two connections (they connect in the background). Prefer {@linkcode connectRedis}.
@@ -238,9 +239,11 @@ export class RedisConnection implements AsyncDisposable {
       client.on("error", (error: Error) => this.#onError(error));
     }
     this.#sub.on("message", (_channel: string, text: string) => this.#onMessage(text));
-    const ended = (client: Redis): Promise<void> =>
-      new Promise((resolve) => client.once("end", () => resolve()));
-    this.#ended = Promise.all([ended(this.#cmd), ended(this.#sub)]).then(() => {});
+    for (const client of [this.#cmd, this.#sub]) {
+      const ended = Promise.withResolvers<void>();
+      client.once("end", () => ended.resolve());
+      this.#ended.set(client, ended);
+    }
     this.#cmd.connect().catch(() => {/* retried; reported by the error event */});
     this.#sub.connect().catch(() => {});
     this.#sub.subscribe(this.channel(this.instanceId)).catch(() => {});
@@ -427,10 +430,15 @@ export class RedisConnection implements AsyncDisposable {
   async close(): Promise<void> {
     if (!this.#closing) {
       this.#closing = true;
-      this.#cmd.disconnect();
-      this.#sub.disconnect();
+      for (const client of [this.#cmd, this.#sub]) {
+        // ioredis 5 never emits "end" for a client waiting to reconnect: it has no socket then,
+        // and disconnect() only clears its timer. Such a client is closed once disconnected.
+        const waiting = client.status === "reconnecting";
+        client.disconnect();
+        if (waiting) this.#ended.get(client)!.resolve();
+      }
     }
-    await this.#ended;
+    await Promise.all([...this.#ended.values()].map((ended) => ended.promise));
     this.#update();
   }
 
