@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import { runServer } from "../cli/server_main.ts";
+import { spawnServer } from "./_helpers.ts";
 
 function io(env: Record<string, string> = {}) {
   let out = "";
@@ -47,4 +48,29 @@ Deno.test("server.ts --redis with a URL that is not redis:// is a usage error", 
     2,
   );
   assert.match(run.err(), /redis:\/\/ or rediss:\/\//);
+});
+
+Deno.test("server.ts --redis stops on SIGTERM while Redis is down (exit 0, no hang)", async () => {
+  const port = (() => {
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    return listener.addr.port;
+  })();
+  // Nothing listens there: the server starts after its connect wait, not ready, retrying.
+  await using server = await spawnServer([
+    "--host",
+    "127.0.0.1",
+    "--gday-port",
+    "0",
+    "--redis",
+    `redis://127.0.0.1:${port}`,
+  ]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const status = await Promise.race([
+    server.stop(),
+    new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), 10_000))),
+  ]);
+  clearTimeout(timer);
+  if (status === null) server.child.kill("SIGKILL");
+  assert.notEqual(status, null, "the server did not exit within 10 s of SIGTERM");
+  assert.equal(status!.code, 0);
 });
