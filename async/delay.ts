@@ -37,3 +37,21 @@ export function delay(ms: number, options: DelayOptions = {}): Promise<void> {
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/**
+ * Resolve after `ms` milliseconds, or as soon as `signal` aborts; never rejects. For loops that
+ * check the signal themselves after each pause. The timer and the abort listener are always
+ * removed.
+ *
+ * @example A pause that ends when the work is cancelled
+ * ```ts
+ * import { pause } from "./delay.ts";
+ * const controller = new AbortController();
+ * const paused = pause(60_000, controller.signal);
+ * controller.abort();
+ * await paused; // at once, and without throwing
+ * ```
+ */
+export function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return delay(ms, { signal }).catch(() => {});
+}

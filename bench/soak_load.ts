@@ -15,6 +15,7 @@
  * @module
  */
 
+import { pause } from "../async/delay.ts";
 import { LengthPrefixedDecoder } from "../framing/length_prefixed.ts";
 import { decodeBrokerMessage, encodeBrokerFrame } from "../protocol/broker.ts";
 import { encodeStunMessage, STUN_METHOD_BINDING } from "../protocol/stun.ts";
@@ -386,19 +387,6 @@ export interface SoakResult {
   serverConnectionsPerSecond: number;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
 /** A think time in [min, max) ms. */
 function think(min: number, max: number): number {
   return min + Math.random() * (max - min);
@@ -494,7 +482,7 @@ async function brokerReceiver(
       conn = await Deno.connect({ hostname: "127.0.0.1", port });
     } catch {
       count(false);
-      await sleep(500, signal);
+      await pause(500, signal);
       continue;
     }
     const decoder = new LengthPrefixedDecoder({ maxFrameBytes: 4096 });
@@ -522,12 +510,12 @@ async function brokerReceiver(
       await write(encodeBrokerFrame({ type: "register", uid }));
       if ((await next()) !== "registered") throw new Error("Not registered");
       // Spread the keep-alives over the interval.
-      await sleep(Math.random() * everyMs, signal);
+      await pause(Math.random() * everyMs, signal);
       while (!signal.aborted) {
         await write(encodeBrokerFrame({ type: "keepalive" }));
         if ((await next()) !== "keepalive_ack") throw new Error("No keep-alive ack");
         count(true);
-        await sleep(everyMs, signal);
+        await pause(everyMs, signal);
       }
     } catch {
       if (!signal.aborted) count(false);
@@ -559,7 +547,7 @@ async function stunClient(
     }
   })();
   try {
-    await sleep(Math.random() * everyMs, signal);
+    await pause(Math.random() * everyMs, signal);
     while (!signal.aborted) {
       // A request still unanswered at the next one is a failure (a lost datagram).
       if (outstanding > 0) {
@@ -576,7 +564,7 @@ async function stunClient(
       await socket.send(request, { transport: "udp", hostname: "127.0.0.1", port }).catch(
         () => {},
       );
-      await sleep(everyMs, signal);
+      await pause(everyMs, signal);
     }
   } finally {
     socket.close();
@@ -591,7 +579,7 @@ async function relayPair(
   count: (ok: boolean) => void,
 ): Promise<void> {
   const payload = crypto.getRandomValues(new Uint8Array(4096));
-  await sleep(Math.random() * 1000, signal);
+  await pause(Math.random() * 1000, signal);
   while (!signal.aborted) {
     const token = crypto.getRandomValues(new Uint8Array(32));
     const server = `127.0.0.1:${port}`;
@@ -617,7 +605,7 @@ async function relayPair(
     } finally {
       for (const conn of conns) conn.close();
     }
-    await sleep(think(500, 1500), signal);
+    await pause(think(500, 1500), signal);
   }
 }
 
@@ -650,7 +638,7 @@ export async function runSoak(ports: SoakPorts, options: SoakOptions = {}): Prom
   const samples: SoakSample[] = [];
   const sampler = (async () => {
     while (!stop.signal.aborted) {
-      await sleep(everyMs, stop.signal);
+      await pause(everyMs, stop.signal);
       if (stop.signal.aborted) break;
       try {
         const sample = toSample(await scrapeMetrics(ports.http), performance.now() - begun);
@@ -664,7 +652,7 @@ export async function runSoak(ports: SoakPorts, options: SoakOptions = {}): Prom
   for (let pair = 0; pair < Math.floor(clients.gday / 2); pair++) {
     const count = counter("gday");
     tasks.push((async () => {
-      await sleep(Math.random() * 1000, stop.signal);
+      await pause(Math.random() * 1000, stop.signal);
       for (let i = 0; !stop.signal.aborted; i++) {
         try {
           await soakExchange(ports.gday, BigInt(pair) * 1_000_000n + BigInt(i) + 1n);
@@ -672,7 +660,7 @@ export async function runSoak(ports: SoakPorts, options: SoakOptions = {}): Prom
         } catch {
           if (!stop.signal.aborted) count(false);
         }
-        await sleep(think(200, 800), stop.signal);
+        await pause(think(200, 800), stop.signal);
       }
     })());
   }
@@ -686,7 +674,7 @@ export async function runSoak(ports: SoakPorts, options: SoakOptions = {}): Prom
     tasks.push(relayPair(ports.relay, stop.signal, counter("relay")));
   }
 
-  await sleep(durationMs, new AbortController().signal);
+  await pause(durationMs);
   const last = samples.at(-1);
   stop.abort();
   await Promise.all(tasks);

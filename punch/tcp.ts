@@ -22,6 +22,7 @@
  * @module
  */
 
+import { pause } from "../async/delay.ts";
 import { connectTcp, type TcpConnection } from "../net/tcp.ts";
 import { fromDenoConn } from "../net/deno_conn.ts";
 import { formatSocketAddr, type SocketAddr } from "../protocol/socket_addr.ts";
@@ -143,18 +144,6 @@ export function punchTcp<T>(options: TcpPunchOptions<T>): Promise<TcpPunchResult
     }
     options.signal?.addEventListener("abort", onAbort, { once: true });
 
-    const sleep = (ms: number): Promise<void> =>
-      new Promise((r) => {
-        if (signal.aborted) return r();
-        const t = setTimeout(done, ms);
-        function done(): void {
-          clearTimeout(t);
-          signal.removeEventListener("abort", done);
-          r();
-        }
-        signal.addEventListener("abort", done, { once: true });
-      });
-
     /** Authenticate a formed connection (in the background of the phases). */
     async function handle(conn: TcpConnection, pair: PunchPair): Promise<void> {
       if (finished) {
@@ -219,7 +208,7 @@ export function punchTcp<T>(options: TcpPunchOptions<T>): Promise<TcpPunchResult
         listener = Deno.listen({ hostname: local.ip, port: local.port });
       } catch {
         // The port is busy (e.g. a connection closing): wait, then connect again.
-        await sleep(ms);
+        await pause(ms, signal);
         return;
       }
       const onStop = (): void => {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { pause } from "../../async/delay.ts";
 import { connectPeer, type PeerConnection } from "../../client/connect.ts";
 import { NoSuchRoomError } from "../../client/errors.ts";
 import { parsePeerCode, type PeerCode, PeerCodeError } from "../../client/peer_code.ts";
@@ -47,18 +48,6 @@ const ROOM_RETRY_MS = 500;
 
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**
@@ -130,7 +119,7 @@ export async function receiveCommand(args: readonly string[], io: CliIo): Promis
         }
         return fail(error);
       }
-      await sleep(ROOM_RETRY_MS, io.signal);
+      await pause(ROOM_RETRY_MS, io.signal);
     }
   }
   try {

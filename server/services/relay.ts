@@ -41,6 +41,7 @@ import {
   RelayProtocolError,
   type RelayStatus,
 } from "../../protocol/relay.ts";
+import { pause } from "../../async/delay.ts";
 import type { SocketAddr } from "../../protocol/socket_addr.ts";
 import { websocketDuplex } from "../../net/websocket.ts";
 import { writeAll } from "../../net/write.ts";
@@ -361,20 +362,6 @@ interface Link {
   close(code?: number, reason?: string): void;
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts (never rejects). */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
 /** A token bucket: `take(n)` debits `n` bytes and waits off any debt, pausing the reader. */
 class TokenBucket {
   readonly burst: number;
@@ -389,7 +376,7 @@ class TokenBucket {
     this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) * this.rate) / 1000);
     this.#last = now;
     this.#tokens -= n;
-    if (this.#tokens < 0) await sleep((-this.#tokens / this.rate) * 1000, signal);
+    if (this.#tokens < 0) await pause((-this.#tokens / this.rate) * 1000, signal);
   }
 }
 
