@@ -30,6 +30,7 @@ import { Counters, Gauges } from "./stats.ts";
 import { ReadinessChecks } from "./health.ts";
 import { encodeServerFrame } from "../protocol/gday.ts";
 import { writeAll } from "../net/write.ts";
+import { deadline } from "../async/deadline.ts";
 
 /** The limits used when none are given. */
 export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
@@ -267,10 +268,9 @@ export async function startServer(options: ServerOptions = {}): Promise<Peerlink
         reason: "limit",
       });
       if (info.service === "gday") {
-        await Promise.race([
-          writeAll(conn, encodeServerFrame({ type: "ErrorTooManyRequests" })).catch(() => {}),
-          new Promise((r) => setTimeout(r, 1000)),
-        ]);
+        // At most a second for the reply: a client that reads nothing must not stall this.
+        await deadline(writeAll(conn, encodeServerFrame({ type: "ErrorTooManyRequests" })), 1000)
+          .catch(() => {});
       }
       closeConn(conn);
       return;
