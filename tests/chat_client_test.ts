@@ -14,7 +14,7 @@ import { ChatState } from "../server/services/chat.ts";
 import type { PeerlinkServer } from "../server/server.ts";
 import type { SocketAddr } from "../protocol/socket_addr.ts";
 import { RawPeer } from "./chat_raw_peer.ts";
-import { nextIntroducerEvent, startIntroducer } from "./chat_helpers.ts";
+import { aliceAndBob, nextIntroducerEvent, startIntroducer } from "./chat_helpers.ts";
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const str = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -89,13 +89,8 @@ Deno.test("UdpEndpoint: a dual-stack endpoint talks to IPv4 and IPv6; IPv4-only 
 // --- IntroducerClient against peerlink's introducer -----------------------------------------
 
 Deno.test("IntroducerClient: register, connect, incoming call, finish; the endpoint stays usable", async () => {
-  const state = new ChatState();
-  await using server = await startIntroducer(state);
-  const introducer = server.listeners[0]!.addr;
-  await using alice = await createIntroducerClient({ introducer, ...FAST });
-  await using bob = await createIntroducerClient({ introducer, ...FAST });
-  await alice.register("alice");
-  await bob.register("bob");
+  await using users = await aliceAndBob(FAST);
+  const { state, alice, bob } = users;
   assert.equal(alice.username, "alice");
   assert.equal(state.registrations, 2);
 
@@ -154,13 +149,8 @@ Deno.test("IntroducerClient: TargetNotFoundError, TargetBusyError, and registeri
 });
 
 Deno.test("IntroducerClient: simultaneous connects to each other both succeed", async () => {
-  const state = new ChatState();
-  await using server = await startIntroducer(state);
-  const introducer = server.listeners[0]!.addr;
-  await using alice = await createIntroducerClient({ introducer, ...FAST });
-  await using bob = await createIntroducerClient({ introducer, ...FAST });
-  await alice.register("alice");
-  await bob.register("bob");
+  await using users = await aliceAndBob(FAST);
+  const { state, alice, bob } = users;
   const [a, b] = await Promise.all([alice.connect("bob"), bob.connect("alice")]);
   assert.equal(a.addr.port, bob.endpoint.localAddr.port);
   assert.equal(b.addr.port, alice.endpoint.localAddr.port);

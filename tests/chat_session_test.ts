@@ -49,7 +49,7 @@ import { ChatState } from "../server/services/chat.ts";
 import type { PeerlinkServer } from "../server/server.ts";
 import { WrongCodeError } from "../secure/errors.ts";
 import { RawPeer, waitUntil } from "./chat_raw_peer.ts";
-import { nextIntroducerEvent, startIntroducer } from "./chat_helpers.ts";
+import { aliceAndBob, nextIntroducerEvent, startIntroducer } from "./chat_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -563,13 +563,8 @@ Deno.test("chat --secret: encrypted both ways; nothing readable on the wire", as
 });
 
 Deno.test("chat --secret: a wrong code fails clearly on both sides", async () => {
-  const state = new ChatState();
-  await using server = await startIntroducer(state);
-  const introducer = server.listeners[0]!.addr;
-  await using alice = await createIntroducerClient({ introducer, ...FAST });
-  await using bob = await createIntroducerClient({ introducer, ...FAST });
-  await alice.register("alice");
-  await bob.register("bob");
+  await using users = await aliceAndBob(FAST);
+  const { state, alice, bob } = users;
   const released = nextIntroducerEvent(state, (e) => e.kind === "released");
   const [a, b] = await Promise.allSettled([
     chatWith(alice, "bob", { secret: "4-apple" }),
@@ -585,13 +580,8 @@ Deno.test("chat --secret: a wrong code fails clearly on both sides", async () =>
 });
 
 Deno.test("chat --secret: a plain peer is refused; the plain side learns why", async () => {
-  const state = new ChatState();
-  await using server = await startIntroducer(state);
-  const introducer = server.listeners[0]!.addr;
-  await using alice = await createIntroducerClient({ introducer, ...FAST });
-  await using bob = await createIntroducerClient({ introducer, ...FAST });
-  await alice.register("alice");
-  await bob.register("bob");
+  await using users = await aliceAndBob(FAST);
+  const { alice, bob } = users;
   const [a, b] = await Promise.allSettled([
     chatWith(alice, "bob", { secret: "4-apple" }),
     waitForChat(bob),
