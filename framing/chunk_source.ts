@@ -68,6 +68,8 @@ export class ChunkSource {
    * ```
    */
   async read(signal?: AbortSignal): Promise<Uint8Array | null> {
+    // Before starting a read: once started, its bytes would be lost to an abort.
+    signal?.throwIfAborted();
     if (this.#source !== null) {
       this.#buf ??= new Uint8Array(this.#chunkBytes);
       const n = await abortable(this.#source.read(this.#buf), signal);

@@ -18,7 +18,8 @@
  * @module
  */
 
-import { type ByteReader, ChunkSource } from "./chunk_source.ts";
+import type { ByteReader } from "./chunk_source.ts";
+import { DecodingReader } from "./decoding_reader.ts";
 
 /**
  * The default largest object a reader accepts: 16 KiB. A p2psc `Advertise` with two 4096-bit
@@ -316,11 +317,7 @@ const READ_CHUNK_BYTES = 4096;
  * if ((await reader.read()) !== null) throw new Error("Expected the end");
  * ```
  */
-export class JsonObjectReader {
-  #chunks: ChunkSource;
-  #decoder: JsonObjectDecoder;
-  #done = false;
-
+export class JsonObjectReader extends DecodingReader {
   /**
    * Read objects from `source`: a `ReadableStream` (locked until {@linkcode releaseLock} or
    * {@linkcode cancel}), or a {@linkcode ByteReader} such as a `Deno.Conn`.
@@ -333,65 +330,9 @@ export class JsonObjectReader {
    * ```
    */
   constructor(source: ReadableStream<Uint8Array> | ByteReader, options: JsonObjectOptions = {}) {
-    this.#decoder = new JsonObjectDecoder(options);
-    this.#chunks = new ChunkSource(source, READ_CHUNK_BYTES);
-  }
-
-  /**
-   * Read the next object's bytes. Resolves `null` on a clean end of stream between objects.
-   *
-   * @throws {JsonStreamError} or {@linkcode JsonObjectTooLargeError} for invalid input.
-   * @throws {TruncatedJsonError} when the stream ends inside an object.
-   * @throws the signal's reason when `signal` aborts (the read itself is not cancelled).
-   *
-   * @example
-   * ```ts
-   * import { JsonObjectReader, TruncatedJsonError } from "./json_stream.ts";
-   * const reader = new JsonObjectReader(ReadableStream.from([new TextEncoder().encode('{"a":')]));
-   * const error = await reader.read().catch((e) => e);
-   * if (!(error instanceof TruncatedJsonError)) throw new Error("Expected truncation");
-   * ```
-   */
-  async read(signal?: AbortSignal): Promise<Uint8Array | null> {
-    for (;;) {
-      const object = this.#decoder.next();
-      if (object !== undefined) return object;
-      if (this.#done) {
-        if (this.#decoder.buffered === 0) return null;
-        throw new TruncatedJsonError(this.#decoder.buffered);
-      }
-      signal?.throwIfAborted();
-      const chunk = await this.#chunks.read(signal);
-      if (chunk === null) this.#done = true;
-      else this.#decoder.push(chunk);
-    }
-  }
-
-  /**
-   * Stop reading and cancel the underlying stream (a `ByteReader` is left to its owner).
-   *
-   * @example
-   * ```ts
-   * import { JsonObjectReader } from "./json_stream.ts";
-   * await new JsonObjectReader(new ReadableStream<Uint8Array>()).cancel();
-   * ```
-   */
-  async cancel(reason?: unknown): Promise<void> {
-    await this.#chunks.cancel(reason);
-  }
-
-  /**
-   * Release the lock on the stream without cancelling it. Bytes already buffered are lost.
-   *
-   * @example
-   * ```ts
-   * import { JsonObjectReader } from "./json_stream.ts";
-   * const stream = new ReadableStream<Uint8Array>();
-   * new JsonObjectReader(stream).releaseLock();
-   * if (stream.locked) throw new Error("Still locked");
-   * ```
-   */
-  releaseLock(): void {
-    this.#chunks.releaseLock();
+    super(source, new JsonObjectDecoder(options), {
+      chunkBytes: READ_CHUNK_BYTES,
+      truncated: (buffered) => new TruncatedJsonError(buffered),
+    });
   }
 }

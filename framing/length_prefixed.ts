@@ -10,7 +10,8 @@
  */
 
 import { ChunkQueue } from "./chunk_queue.ts";
-import { type ByteReader, ChunkSource } from "./chunk_source.ts";
+import type { ByteReader } from "./chunk_source.ts";
+import { DecodingReader } from "./decoding_reader.ts";
 import { FrameTooLargeError, TruncatedFrameError } from "./errors.ts";
 
 /** Bytes in the length prefix. */
@@ -164,11 +165,7 @@ const READ_CHUNK_BYTES = 16 * 1024;
  * if ((await reader.read()) !== null) throw new Error("Expected the end");
  * ```
  */
-export class FrameReader {
-  #chunks: ChunkSource;
-  #decoder: LengthPrefixedDecoder;
-  #done = false;
-
+export class FrameReader extends DecodingReader {
   /**
    * Read frames from `source`: a `ReadableStream` (locked until {@linkcode releaseLock} or
    * {@linkcode cancel}), or a {@linkcode ByteReader} such as a `Deno.Conn`.
@@ -181,64 +178,9 @@ export class FrameReader {
    * ```
    */
   constructor(source: ReadableStream<Uint8Array> | ByteReader, options: FrameOptions = {}) {
-    this.#decoder = new LengthPrefixedDecoder(options);
-    this.#chunks = new ChunkSource(source, READ_CHUNK_BYTES);
-  }
-
-  /**
-   * Read the next frame body. Resolves `null` on a clean end of stream between frames.
-   *
-   * @throws {FrameTooLargeError} when a length prefix exceeds the maximum.
-   * @throws {TruncatedFrameError} when the stream ends inside a frame.
-   *
-   * @example
-   * ```ts
-   * import { FrameReader, TruncatedFrameError } from "./mod.ts";
-   * const reader = new FrameReader(ReadableStream.from([new Uint8Array([0, 0, 0, 5, 1])]));
-   * const error = await reader.read().catch((e) => e);
-   * if (!(error instanceof TruncatedFrameError)) throw new Error("Expected truncation");
-   * ```
-   */
-  async read(signal?: AbortSignal): Promise<Uint8Array | null> {
-    for (;;) {
-      const frame = this.#decoder.next();
-      if (frame !== undefined) return frame;
-      if (this.#done) {
-        if (this.#decoder.buffered === 0) return null;
-        throw new TruncatedFrameError(this.#decoder.buffered);
-      }
-      const chunk = await this.#chunks.read(signal);
-      if (chunk === null) this.#done = true;
-      else this.#decoder.push(chunk);
-    }
-  }
-
-  /**
-   * Stop reading and cancel the underlying stream.
-   *
-   * @example
-   * ```ts
-   * import { FrameReader } from "./length_prefixed.ts";
-   * const reader = new FrameReader(new ReadableStream<Uint8Array>());
-   * await reader.cancel();
-   * ```
-   */
-  async cancel(reason?: unknown): Promise<void> {
-    await this.#chunks.cancel(reason);
-  }
-
-  /**
-   * Release the lock on the stream without cancelling it. Bytes already buffered are lost.
-   *
-   * @example
-   * ```ts
-   * import { FrameReader } from "./length_prefixed.ts";
-   * const stream = new ReadableStream<Uint8Array>();
-   * new FrameReader(stream).releaseLock();
-   * if (stream.locked) throw new Error("Still locked");
-   * ```
-   */
-  releaseLock(): void {
-    this.#chunks.releaseLock();
+    super(source, new LengthPrefixedDecoder(options), {
+      chunkBytes: READ_CHUNK_BYTES,
+      truncated: (buffered) => new TruncatedFrameError(buffered),
+    });
   }
 }

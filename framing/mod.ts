@@ -14,5 +14,6 @@
 export * from "./errors.ts";
 export * from "./chunk_queue.ts";
 export * from "./chunk_source.ts";
+export * from "./decoding_reader.ts";
 export * from "./length_prefixed.ts";
 export * from "./json_stream.ts";
