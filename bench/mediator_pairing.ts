@@ -18,9 +18,8 @@
  * @module
  */
 
-import { freePort, LOAD_SERVER_ARGS, waitForPort } from "./process.ts";
+import { freePort, freePortArgs, LOAD_SERVER_ARGS, waitForPort } from "./process.ts";
 import { timingSafeEqual } from "node:crypto";
-import { SERVER_FLAGS } from "../cli/server_main.ts";
 import { generateIdentity, type Identity } from "../client/identity.ts";
 import { connect, type MediatedConnection } from "../client/mediator.ts";
 import {
@@ -119,19 +118,6 @@ async function registerLean(port: number, me: Identity, peer: Identity): Promise
   }
 }
 
-/** Every other service with a fixed default port moves to a free one (or off, for STUN). */
-function otherPortsOff(): string[] {
-  const args: string[] = [];
-  for (const flag of SERVER_FLAGS) {
-    if (flag.name === "stun") args.push("--no-stun");
-    else if (
-      flag.type === "integer" && flag.name.endsWith("-port") && typeof flag.default === "number" &&
-      flag.default !== 0 && !flag.name.startsWith("stun")
-    ) args.push(`--${flag.name}`, "0");
-  }
-  return args;
-}
-
 async function withServer<T>(args: string[], port: number, fn: () => Promise<T>): Promise<T> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -140,7 +126,7 @@ async function withServer<T>(args: string[], port: number, fn: () => Promise<T>)
       "server.ts",
       "--host",
       "127.0.0.1",
-      ...otherPortsOff(),
+      ...freePortArgs(),
       ...LOAD_SERVER_ARGS,
       ...args,
     ],

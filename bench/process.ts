@@ -5,6 +5,8 @@
  * @module
  */
 
+import { SERVER_FLAGS } from "../cli/server_main.ts";
+
 const ROOT = new URL("../", import.meta.url).pathname;
 
 /**
@@ -19,6 +21,28 @@ const ROOT = new URL("../", import.meta.url).pathname;
 export function freePort(): number {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   return listener.addr.port;
+}
+
+/**
+ * `server.ts` flags that move every service with a fixed default port to a free one (`--<service>-port
+ * 0`) and turn STUN off, so a run never fights another program (or a concurrent run) for a port.
+ *
+ * @example
+ * ```ts
+ * import { freePortArgs } from "./process.ts";
+ * if (!freePortArgs().includes("--no-stun")) throw new Error("STUN stays on");
+ * ```
+ */
+export function freePortArgs(): string[] {
+  const args: string[] = [];
+  for (const flag of SERVER_FLAGS) {
+    if (flag.name === "stun") args.push("--no-stun");
+    else if (
+      flag.type === "integer" && flag.name.endsWith("-port") && typeof flag.default === "number" &&
+      flag.default !== 0 && !flag.name.startsWith("stun")
+    ) args.push(`--${flag.name}`, "0");
+  }
+  return args;
 }
 
 /**

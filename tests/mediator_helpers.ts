@@ -4,21 +4,8 @@
  * which concurrent test runs would fight over).
  */
 
-import { SERVER_FLAGS } from "../cli/server_main.ts";
+export { freePortArgs } from "../bench/process.ts";
 import type { ServerProcess } from "./_helpers.ts";
-
-/** `--<service>-port 0` for every port flag with a fixed default, and `--no-stun`. */
-export function freePortArgs(): string[] {
-  const args: string[] = [];
-  for (const flag of SERVER_FLAGS) {
-    if (flag.name === "stun") args.push("--no-stun");
-    else if (
-      flag.type === "integer" && flag.name.endsWith("-port") && typeof flag.default === "number" &&
-      flag.default !== 0 && !flag.name.startsWith("stun")
-    ) args.push(`--${flag.name}`, "0");
-  }
-  return args;
-}
 
 /** The mediator's port from a `server.ts` child's JSON log (waits for its listening line). */
 export async function mediatorPortOf(proc: ServerProcess): Promise<number> {
