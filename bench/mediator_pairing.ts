@@ -18,7 +18,7 @@
  * @module
  */
 
-import { freePort, freePortArgs, LOAD_SERVER_ARGS, waitForPort } from "./process.ts";
+import { freePort, freePortArgs, LOAD_SERVER_ARGS, withProcess } from "./process.ts";
 import { timingSafeEqual } from "node:crypto";
 import { generateIdentity, type Identity } from "../client/identity.ts";
 import { connect, type MediatedConnection } from "../client/mediator.ts";
@@ -41,7 +41,6 @@ import { signEd25519, verifyEd25519 } from "../secure/identity_handshake.ts";
 import { gdayExchange, type LoadResult, runLoad } from "./load.ts";
 import { type BenchSection, fmt, machineLine, percentile } from "./report.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
 const enc = new TextEncoder();
 
 /** A framed native client connection, as lean as possible. */
@@ -118,9 +117,9 @@ async function registerLean(port: number, me: Identity, peer: Identity): Promise
   }
 }
 
-async function withServer<T>(args: string[], port: number, fn: () => Promise<T>): Promise<T> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
+function withServer<T>(args: string[], port: number, fn: () => Promise<T>): Promise<T> {
+  return withProcess(
+    [
       "run",
       "-A",
       "server.ts",
@@ -130,20 +129,9 @@ async function withServer<T>(args: string[], port: number, fn: () => Promise<T>)
       ...LOAD_SERVER_ARGS,
       ...args,
     ],
-    cwd: ROOT,
-    stdout: "null",
-    stderr: "null",
-    stdin: "null",
-  }).spawn();
-  try {
-    await waitForPort(port);
-    return await fn();
-  } finally {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* it exited */ }
-    await child.status;
-  }
+    port,
+    fn,
+  );
 }
 
 /** Mean time of `op` in microseconds over `n` runs (after `n / 10` warm-up runs). */

@@ -20,14 +20,13 @@
  * @module
  */
 
-import { freePort, waitForPort } from "./process.ts";
+import { freePort, waitForPort, withProcess } from "./process.ts";
 import { relayConnect, type RelayTransport } from "../client/relay.ts";
 import type { Duplex } from "../net/duplex.ts";
 import { type BenchSection, fmt, machineLine } from "./report.ts";
 
 export type { BenchSection };
 
-const ROOT = new URL("../", import.meta.url).pathname;
 const CHUNK_BYTES = 64 * 1024;
 
 /** Options of {@linkcode benchRelayThroughput}. */
@@ -141,8 +140,9 @@ export async function benchRelayThroughput(
   const bytes = megabytes * 1e6;
   const relayPort = freePort();
   const httpPort = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
+  const samples = { direct: [] as number[], relay: [] as number[], ws: [] as number[] };
+  await withProcess(
+    [
       "run",
       "-A",
       "server.ts",
@@ -164,25 +164,17 @@ export async function benchRelayThroughput(
       "--log-level",
       "warn",
     ],
-    cwd: ROOT,
-    stdout: "null",
-    stderr: "null",
-    stdin: "null",
-  }).spawn();
-  const samples = { direct: [] as number[], relay: [] as number[], ws: [] as number[] };
-  try {
-    await waitForPort(relayPort);
-    await waitForPort(httpPort);
-    // Interleaved, so that a busy moment of the machine hits every path alike.
-    for (let i = 0; i < runs; i++) {
-      samples.direct.push(await direct(bytes));
-      samples.relay.push(await relayed(`127.0.0.1:${relayPort}`, "tcp", bytes));
-      samples.ws.push(await relayed(`127.0.0.1:${httpPort}`, "ws", bytes));
-    }
-  } finally {
-    child.kill("SIGTERM");
-    await child.status;
-  }
+    relayPort,
+    async () => {
+      await waitForPort(httpPort);
+      // Interleaved, so that a busy moment of the machine hits every path alike.
+      for (let i = 0; i < runs; i++) {
+        samples.direct.push(await direct(bytes));
+        samples.relay.push(await relayed(`127.0.0.1:${relayPort}`, "tcp", bytes));
+        samples.ws.push(await relayed(`127.0.0.1:${httpPort}`, "ws", bytes));
+      }
+    },
+  );
   const directMBps = median(samples.direct);
   const relayMBps = median(samples.relay);
   const relayWsMBps = median(samples.ws);
