@@ -6,8 +6,8 @@
  * @module
  */
 
+import { resolveHost } from "../net/resolve.ts";
 import { prependStream } from "../net/prepend.ts";
-import { lookup } from "node:dns/promises";
 import { deadline, DeadlineError } from "../async/deadline.ts";
 import { FrameReader, LENGTH_PREFIX_BYTES } from "../framing/length_prefixed.ts";
 import { connectTcp, type TcpConnection } from "../net/tcp.ts";
@@ -26,7 +26,7 @@ import {
   encodeBrokerFrame,
   MAX_BROKER_MESSAGE_BYTES,
 } from "../protocol/broker.ts";
-import { parseIpv4, parseIpv6, type SocketAddr } from "../protocol/socket_addr.ts";
+import type { SocketAddr } from "../protocol/socket_addr.ts";
 import {
   BrokerError,
   BrokerRefusedError,
@@ -99,16 +99,9 @@ export async function resolveBroker(
     : server;
   const label = formatServerAddress(address);
   const { hostname, port } = address;
-  let records: { ip: string; family: BrokerFamily }[];
-  if (parseIpv4(hostname)) records = [{ ip: hostname, family: "v4" }];
-  else if (parseIpv6(hostname)) records = [{ ip: hostname, family: "v6" }];
-  else if (hostname.toLowerCase() === "localhost") {
-    records = [{ ip: "127.0.0.1", family: "v4" }, { ip: "::1", family: "v6" }];
-  } else {
-    const found = await lookup(hostname, { all: true }).catch(() => []);
-    records = found.map((r) => ({ ip: r.address, family: r.family === 6 ? "v6" : "v4" }));
-    records.sort((a, b) => (a.family === b.family ? 0 : a.family === "v4" ? -1 : 1));
-  }
+  const records = await resolveHost(hostname);
+  // IPv4 addresses are tried first.
+  records.sort((a, b) => (a.family === b.family ? 0 : a.family === "v4" ? -1 : 1));
   const targets = records
     .filter((r) => family === undefined || r.family === family)
     .map((r) => ({ ...r, port, label }));

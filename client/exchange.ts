@@ -8,7 +8,7 @@
  * @module
  */
 
-import { lookup } from "node:dns/promises";
+import { resolveHost } from "../net/resolve.ts";
 import { abortable } from "../async/abortable.ts";
 import { FrameReader } from "../framing/length_prefixed.ts";
 import {
@@ -119,16 +119,10 @@ async function resolveFamilies(
 ): Promise<Map<Family, Target>> {
   const found = new Map<Family, Target>();
   for (const { hostname, port } of servers) {
-    let records: { address: string; family: number }[];
-    if (parseIpv4(hostname)) records = [{ address: hostname, family: 4 }];
-    else if (parseIpv6(hostname)) records = [{ address: hostname, family: 6 }];
-    else if (hostname.toLowerCase() === "localhost") {
-      // RFC 6761: "localhost" is loopback in both families, whatever /etc/hosts lists.
-      records = [{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }];
-    } else records = await lookup(hostname, { all: true, verbatim: true }).catch(() => []);
-    for (const { address, family } of records) {
-      const f: Family = family === 6 ? "v6" : "v4";
-      if (families.includes(f) && !found.has(f)) found.set(f, { address, port, hostname });
+    for (const { ip, family } of await resolveHost(hostname)) {
+      if (families.includes(family) && !found.has(family)) {
+        found.set(family, { address: ip, port, hostname });
+      }
     }
   }
   return found;

@@ -37,9 +37,9 @@
  * @module
  */
 
+import { resolveHost } from "../net/resolve.ts";
 import { deadline, DeadlineError } from "../async/deadline.ts";
 import { abortable } from "../async/abortable.ts";
-import { lookup } from "node:dns/promises";
 import { UdpEndpoint } from "../net/udp_endpoint.ts";
 import {
   decodePeerPunchMessage,
@@ -48,13 +48,7 @@ import {
   isValidChatUsername,
   type PeerPunchMessage,
 } from "../protocol/peer_punch.ts";
-import {
-  formatSocketAddr,
-  parseIpv4,
-  parseIpv6,
-  type SocketAddr,
-  toSocketAddr,
-} from "../protocol/socket_addr.ts";
+import { formatSocketAddr, type SocketAddr, toSocketAddr } from "../protocol/socket_addr.ts";
 import { parseServerAddress } from "./server_address.ts";
 
 /** Default for {@linkcode IntroducerClientInit.attempts}. */
@@ -669,17 +663,8 @@ async function resolveIntroducer(
   } catch (error) {
     throw new TypeError((error as Error).message.replace("server address", "introducer address"));
   }
-  let candidates: string[];
-  if (parseIpv4(hostname) || parseIpv6(hostname)) candidates = [hostname];
-  else if (hostname.toLowerCase() === "localhost") candidates = ["127.0.0.1", "::1"];
-  else {
-    const records = await abortable(
-      lookup(hostname, { all: true, verbatim: true }).catch(() => []),
-      signal,
-    );
-    candidates = records.map((r) => r.address);
-  }
-  for (const ip of candidates) {
+  const candidates = await resolveHost(hostname, signal);
+  for (const { ip } of candidates) {
     const addr = toSocketAddr(ip, port);
     if (addr !== null && canUse(endpoint, addr.family)) return addr;
   }

@@ -22,12 +22,12 @@
  * @module
  */
 
+import { resolveHost } from "../net/resolve.ts";
 import { abortable } from "../async/abortable.ts";
 import { Arbiter, awaitSelection } from "./paths.ts";
 import type { RelayDialer } from "./connect.ts";
 import { delay } from "../async/delay.ts";
 import type { Duplex } from "../net/duplex.ts";
-import { lookup } from "node:dns/promises";
 import { FrameReader } from "../framing/length_prefixed.ts";
 import { connectTcp, type TcpConnection } from "../net/tcp.ts";
 import {
@@ -45,7 +45,7 @@ import {
   type RegistrationTranscript,
 } from "../protocol/mediator.ts";
 import type { Contact, FullContact } from "../protocol/gday.ts";
-import { parseIpv4, parseIpv6, type SocketAddr } from "../protocol/socket_addr.ts";
+import type { SocketAddr } from "../protocol/socket_addr.ts";
 import { punchPairs } from "../punch/candidates.ts";
 import { punchTcp } from "../punch/tcp.ts";
 import {
@@ -160,17 +160,11 @@ async function resolve(
   address: ServerAddress,
   families: readonly MediatorFamily[],
 ): Promise<{ family: MediatorFamily; ip: string }[]> {
-  const { hostname } = address;
-  let records: { address: string; family: number }[];
-  if (parseIpv4(hostname)) records = [{ address: hostname, family: 4 }];
-  else if (parseIpv6(hostname)) records = [{ address: hostname, family: 6 }];
-  else if (hostname.toLowerCase() === "localhost") {
-    records = [{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }];
-  } else records = await lookup(hostname, { all: true, verbatim: true }).catch(() => []);
+  const records = await resolveHost(address.hostname);
   const out: { family: MediatorFamily; ip: string }[] = [];
   for (const family of families) {
-    const record = records.find((r) => (r.family === 6 ? "v6" : "v4") === family);
-    if (record) out.push({ family, ip: record.address });
+    const record = records.find((r) => r.family === family);
+    if (record) out.push({ family, ip: record.ip });
   }
   return out;
 }

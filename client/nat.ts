@@ -20,7 +20,7 @@
  * @module
  */
 
-import { lookup } from "node:dns/promises";
+import { resolveHost } from "../net/resolve.ts";
 import { deadline, DeadlineError } from "../async/deadline.ts";
 import {
   createStunTransactionId,
@@ -32,7 +32,7 @@ import {
   STUN_METHOD_BINDING,
   type StunMessage,
 } from "../protocol/stun.ts";
-import { parseIpv4, parseIpv6, type SocketAddr, toSocketAddr } from "../protocol/socket_addr.ts";
+import { type SocketAddr, toSocketAddr } from "../protocol/socket_addr.ts";
 import type { Family } from "./exchange.ts";
 import { formatServerAddress, parseServerAddress, type ServerAddress } from "./server_address.ts";
 
@@ -332,17 +332,9 @@ function report(
 async function resolveServer(hostname: string, families: readonly Family[]): Promise<
   Map<Family, string>
 > {
-  let records: { address: string; family: number }[];
-  if (parseIpv4(hostname)) records = [{ address: hostname, family: 4 }];
-  else if (parseIpv6(hostname)) records = [{ address: hostname, family: 6 }];
-  else if (hostname.toLowerCase() === "localhost") {
-    // RFC 6761: "localhost" is loopback in both families.
-    records = [{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }];
-  } else records = await lookup(hostname, { all: true, verbatim: true }).catch(() => []);
   const found = new Map<Family, string>();
-  for (const { address, family } of records) {
-    const f: Family = family === 6 ? "v6" : "v4";
-    if (families.includes(f) && !found.has(f)) found.set(f, address);
+  for (const { ip, family } of await resolveHost(hostname)) {
+    if (families.includes(family) && !found.has(family)) found.set(family, ip);
   }
   return found;
 }
